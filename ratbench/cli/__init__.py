@@ -1,0 +1,1 @@
+"""One module per verb; every heavy import (torch, pandas, gensim) happens inside the command."""

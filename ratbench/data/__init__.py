@@ -1,0 +1,1 @@
+"""Data layer: dataset specs, file formats, downloads, embeddings, the synthetic corpus, batching."""

@@ -1,0 +1,151 @@
+"""The in-memory corpus every method trains on, and the shared text -> tensor rules (methods.md §0.1).
+
+Parsers produce `TextSplit`s (label rule applied, full token lists); `build_split` then truncates and
+maps tokens to embedding rows. Token ids are stored flat with offsets so that no split is padded to
+256 in memory; batches are padded only to their own longest example.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BALANCE_SEED = 20226666
+MAX_LEN = 256
+
+
+@dataclass
+class TextSplit:
+    """One split as read from its files: whitespace tokens, 0/1 labels, gold masks for the test split."""
+
+    tokens: list[list[str]]
+    labels: list[int]
+    gold: list[np.ndarray] | None = None  # uint8 per token, len == len(tokens[i])
+    source: str = ""
+    counts: dict[str, int] = field(default_factory=dict)  # e.g. dropped_middle_band, skipped_empty_rationale
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class TextCorpus:
+    name: str
+    train: TextSplit
+    dev: TextSplit
+    test: TextSplit
+    files: dict[str, str] = field(default_factory=dict)  # path -> sha256
+
+    def splits(self) -> dict[str, TextSplit]:
+        return {"train": self.train, "dev": self.dev, "test": self.test}
+
+
+def binarize(score: float, neg_threshold: float = 0.4, pos_threshold: float = 0.6) -> int | None:
+    """Beer label rule: s <= 0.4 -> 0, s >= 0.6 -> 1, the middle band is dropped (None)."""
+    if score <= neg_threshold:
+        return 0
+    if score >= pos_threshold:
+        return 1
+    return None
+
+
+def balance(split: TextSplit, seed: int = BALANCE_SEED) -> TextSplit:
+    """Down-sample the majority class as the reference loaders do.
+
+    A private `random.Random(seed)` replaces the reference's reset of the global RNG (quirk A8) but draws
+    the same sample: positives and negatives in file order, `sample(majority, minority_count)`, and the
+    result is all positives followed by all negatives.
+    """
+    pos = [i for i, y in enumerate(split.labels) if y == 1]
+    neg = [i for i, y in enumerate(split.labels) if y == 0]
+    rng = random.Random(seed)
+    if len(pos) > len(neg):
+        pos = rng.sample(pos, len(neg))
+    elif len(neg) > len(pos):
+        neg = rng.sample(neg, len(pos))
+    keep = pos + neg
+    return TextSplit(
+        tokens=[split.tokens[i] for i in keep],
+        labels=[split.labels[i] for i in keep],
+        gold=[split.gold[i] for i in keep] if split.gold is not None else None,
+        source=split.source,
+        counts={**split.counts, "balanced_from": len(split.labels)},
+    )
+
+
+@dataclass
+class Split:
+    """Token ids of one split, flat; example i is ids[offsets[i]:offsets[i+1]] (already truncated)."""
+
+    ids: np.ndarray  # int64, all examples concatenated
+    offsets: np.ndarray  # int64, n + 1
+    labels: np.ndarray  # int64
+    gold: np.ndarray | None = None  # uint8, aligned with ids (test split only)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def example(self, i: int) -> np.ndarray:
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
+
+    def subset(self, index: np.ndarray) -> Split:
+        """A new split with the given examples (used by tests and sub-sampled probes)."""
+        lengths = self.lengths[index]
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        pieces = [self.example(int(i)) for i in index]
+        ids = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+        gold = None
+        if self.gold is not None:
+            g = [self.gold[self.offsets[i] : self.offsets[i + 1]] for i in index]
+            gold = np.concatenate(g) if g else np.zeros(0, np.uint8)
+        return Split(ids, offsets, self.labels[index].copy(), gold)
+
+
+@dataclass
+class Corpus:
+    """Everything a GRU method needs: three splits, the restricted embedding matrix, provenance."""
+
+    name: str
+    train: Split
+    dev: Split
+    test: Split
+    words: list[str]  # row -> word; row 0 is "" (padding and unknown share it, methods.md §0.2)
+    vectors: np.ndarray  # float32 (len(words), dim); row 0 all zero
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+
+def build_split(text: TextSplit, word2idx: dict[str, int], max_len: int = MAX_LEN) -> Split:
+    """Truncate to max_len and map tokens to rows (unknown -> 0, still a real token)."""
+    lengths = np.fromiter((min(len(t), max_len) for t in text.tokens), np.int64, len(text.tokens))
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    get = word2idx.get
+    ids = np.fromiter(
+        (get(w, 0) for toks in text.tokens for w in toks[:max_len]), np.int64, int(offsets[-1])
+    )
+    gold = None
+    if text.gold is not None:
+        gold = (
+            np.concatenate([g[:max_len].astype(np.uint8) for g in text.gold])
+            if text.gold
+            else np.zeros(0, np.uint8)
+        )
+    return Split(ids, offsets, np.asarray(text.labels, np.int64), gold)
+
+
+def corpus_words(text: TextCorpus, max_len: int = MAX_LEN) -> set[str]:
+    """The token types that survive truncation in any split (the rows the embedding matrix needs)."""
+    words: set[str] = set()
+    for split in text.splits().values():
+        for toks in split.tokens:
+            words.update(toks[:max_len])
+    return words
