@@ -1,0 +1,150 @@
+"""`ratbench run`: train a grid of methods x datasets x seeds and write one RunRecord per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ratbench.cli.common import DataRootOpt, ResultsOpt, parse_int_list
+
+
+def _worker(job, queue) -> dict:
+    """Process-pool entry: run one job, streaming epoch rows to the parent's progress display."""
+    import os
+
+    import torch
+
+    from ratbench.runner import run_job
+
+    if not job.config.num_threads:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("RATBENCH_JOBS", "1"))))
+    record = run_job(job, on_epoch=lambda row: queue.put((job.label, row)))
+    return {"status": record["status"], "error": record.get("error"), "label": job.label}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run_cmd(
+        methods: Annotated[str, typer.Option("--methods", "-m", help="Comma list or group (all, table1).")] = "rnp,ver",
+        datasets: Annotated[str, typer.Option("--datasets", "-d", help="Comma list or group (synth, beer, hotel, all).")] = "synth",
+        seeds: Annotated[str, typer.Option("--seeds", help="e.g. 1-5 or 1,3.")] = "1-5",
+        profile: Annotated[str, typer.Option("--profile", help="quick, paper or smoke.")] = "quick",
+        epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the profile's epoch budget.")] = None,
+        device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+        jobs: Annotated[int, typer.Option("--jobs", help="Runs trained in parallel (processes).")] = 1,
+        set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any setting: key=value.")] = None,
+        resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip runs whose record exists.")] = True,
+        data_root: DataRootOpt = None,
+        results: ResultsOpt = None,
+    ) -> None:
+        """Train every (method, dataset, seed) and write results/runs/<dataset>/<method>/seed<k>-<hash>.json."""
+        from rich.console import Console
+
+        from ratbench.config import parse_overrides
+        from ratbench.data.specs import expand_datasets
+        from ratbench.errors import RatbenchError
+        from ratbench.methods import expand_methods
+        from ratbench.paths import data_root as _data_root
+        from ratbench.paths import results_root
+        from ratbench.results.record import is_finished
+        from ratbench.runner import plan
+
+        console = Console(stderr=True)
+        if jobs < 1:
+            raise RatbenchError("--jobs must be at least 1.")
+        root = _data_root(data_root)
+        out = results_root(results)
+        grid = plan(expand_methods(methods), expand_datasets(datasets), parse_int_list(seeds), profile,
+                    parse_overrides(set_ or []), epochs, device, root, out)
+        todo = [j for j in grid if not (resume and is_finished(j.path))]
+        skipped = len(grid) - len(todo)
+        console.print(f"[bold]ratbench run[/]: {len(grid)} runs ({skipped} already finished, {len(todo)} to train), "
+                      f"profile {profile}, results in {out}")
+        if not todo:
+            console.print("Nothing to do. Use --no-resume to retrain, or `ratbench report` to see the table.")
+            return
+        # Prepare every corpus once in this process, so data errors surface before any training starts
+        # and worker processes find the tokenised cache ready.
+        from ratbench.data.prepare import load_corpus
+
+        for name in dict.fromkeys(j.dataset for j in todo):
+            load_corpus(name, root)
+        failures = _run_local(todo, jobs, console) if jobs > 1 else _run_serial(todo, console)
+        done = len(todo) - len(failures)
+        console.print(f"Finished {done} of {len(todo)} runs; records in {out / 'runs'}.")
+        for label, error in failures:
+            console.print(f"[red]failed[/] {label}: {error}")
+        if failures:
+            console.print("Failed runs are recorded with their error; rerunning the same command retries them.")
+        console.print(f"Next: ratbench report --results {out}")
+
+
+def _progress(console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+        console=console, transient=False,
+    )
+
+
+def _epoch_info(row: dict) -> str:
+    return (f"ep {row['epoch']} dev acc {row['dev_acc']:.1f} dev S {row['dev_S']:.1f} "
+            f"test F1 {row['test_F1']:.1f} α {row['alpha']:.3f}")
+
+
+def _run_serial(todo, console) -> list[tuple[str, str]]:
+    from ratbench.runner import run_job
+
+    failures = []
+    with _progress(console) as progress:
+        overall = progress.add_task("runs", total=len(todo), info="")
+        for i, job in enumerate(todo, 1):
+            task = progress.add_task(f"[{i}/{len(todo)}] {job.label}", total=job.config.epochs, info="")
+
+            def on_epoch(row, task=task):
+                progress.update(task, advance=1, info=_epoch_info(row))
+
+            record = run_job(job, on_epoch=on_epoch)
+            progress.update(task, completed=job.config.epochs, visible=record["status"] == "finished")
+            if record["status"] != "finished":
+                failures.append((job.label, record.get("error", "unknown error")))
+            progress.update(overall, advance=1)
+    return failures
+
+
+def _run_local(todo, jobs: int, console) -> list[tuple[str, str]]:
+    import multiprocessing as mp
+    import os
+    import queue as queue_mod
+    from concurrent.futures import ProcessPoolExecutor
+
+    os.environ["RATBENCH_JOBS"] = str(jobs)
+    ctx = mp.get_context("spawn")
+    failures = []
+    with ctx.Manager() as manager, _progress(console) as progress:
+        q = manager.Queue()
+        overall = progress.add_task("runs", total=len(todo), info="")
+        tasks = {j.label: progress.add_task(j.label, total=j.config.epochs, info="queued") for j in todo}
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [pool.submit(_worker, j, q) for j in todo]
+            pending = set(futures)
+            while pending:
+                try:
+                    label, row = q.get(timeout=0.5)
+                    progress.update(tasks[label], advance=1, info=_epoch_info(row))
+                except queue_mod.Empty:
+                    pass
+                for fut in [f for f in pending if f.done()]:
+                    pending.discard(fut)
+                    res = fut.result()
+                    progress.update(overall, advance=1)
+                    if res["status"] != "finished":
+                        failures.append((res["label"], res.get("error") or "unknown error"))
+            while not q.empty():
+                label, row = q.get()
+                progress.update(tasks[label], advance=1, info=_epoch_info(row))
+    return failures

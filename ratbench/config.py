@@ -1,0 +1,187 @@
+"""Typed run configuration, YAML profiles, `--set key=value` overrides and the config hash.
+
+Resolution order (later wins): RunConfig defaults, the method's own defaults, profile `defaults`,
+profile `datasets[<name>]`, profile `methods[<m>].defaults`, profile `methods[<m>].datasets[<name>]`,
+`--epochs`, then `--set`. The hash covers everything that can change a number, not the device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from ratbench.errors import RatbenchError
+from ratbench.registry import suggest
+
+
+@dataclass
+class RunConfig:
+    """Every engine hyperparameter; defaults are methods.md §0.3-0.6 and §1 (GRU setting)."""
+
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 1e-4
+    alpha: float = 0.125  # sparsity target of the regulariser (a fraction), calibrated on dev
+    lambda_sparsity: float = 11.0
+    lambda_continuity: float = 12.0
+    cls_weight: float = 0.9
+    tau: float = 1.0
+    dropout: float = 0.2
+    hidden_size: int = 200  # both directions together
+    # Sparsity calibration on dev (methods.md §0.6): after each epoch alpha moves toward the value that
+    # makes dev S hit target_sparsity (percent). None disables it.
+    target_sparsity: float | None = 15.0
+    calibrate: str = "dev"  # "dev" | "none"
+    calibration_gain: float = 0.8
+    selection_tolerance: float = 3.0  # epochs whose dev S is this close to the target are eligible
+    eval_mode: str = "sample"  # "sample": Gumbel noise with a fixed seed (reference); "argmax"
+    eval_seed: int = 20240601
+    packed: bool = True  # False runs GRUs over padding as the reference code does (§0.8 item 8)
+    max_len: int = 256
+    train_limit: int | None = None  # keep the first N balanced training examples (after shuffling by seed)
+    dev_limit: int | None = None
+    test_limit: int | None = None
+    faithfulness: bool = True  # comprehensiveness/sufficiency/AOPC at the selected epoch
+    num_threads: int | None = None  # torch CPU threads; not part of the hash
+    method_params: dict[str, Any] = field(default_factory=dict)
+
+
+ENGINE_KEYS = [f.name for f in dataclasses.fields(RunConfig) if f.name != "method_params"]
+_CHOICES = {"calibrate": ("dev", "none"), "eval_mode": ("sample", "argmax")}
+_UNHASHED = {"num_threads"}
+
+
+def _profile_text(name: str) -> str:
+    try:
+        return resources.files("ratbench.profiles").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        known = [n for n, _ in list_profiles()]
+        raise RatbenchError(f"Unknown profile {name!r}.{suggest(name, known)} Known: {', '.join(known)}.") from None
+
+
+def load_profile(name: str) -> dict[str, Any]:
+    data = yaml.safe_load(_profile_text(name)) or {}
+    data.setdefault("defaults", {})
+    data.setdefault("datasets", {})
+    data.setdefault("methods", {})
+    return data
+
+
+def list_profiles() -> list[tuple[str, str]]:
+    out = []
+    for entry in sorted(resources.files("ratbench.profiles").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            data = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
+            out.append((entry.name[: -len(".yaml")], str(data.get("description", ""))))
+    return out
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`key=value` strings -> dict; values are read as YAML scalars (1e-4, true, null, 3)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise RatbenchError(f"--set expects key=value, got {item!r} (e.g. --set lr=1e-3).")
+        key, value = item.split("=", 1)
+        parsed = yaml.safe_load(value) if value.strip() else None
+        if isinstance(parsed, str):  # YAML 1.1 reads 1e-3 as a string
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key.strip()] = parsed
+    return out
+
+
+def check_override_keys(overrides: dict[str, Any], method_defaults: dict[str, dict[str, Any]]) -> None:
+    """Unknown keys are errors with a suggestion; method keys may be written `p_flip` or `ver.p_flip`."""
+    method_keys = {k for d in method_defaults.values() for k in d}
+    scoped = {f"{m}.{k}" for m, d in method_defaults.items() for k in d}
+    known = set(ENGINE_KEYS) | method_keys | scoped
+    for key in overrides:
+        if key not in known:
+            raise RatbenchError(
+                f"Unknown setting {key!r} in --set.{suggest(key, sorted(known))} "
+                f"Settings: {', '.join(sorted(set(ENGINE_KEYS) | method_keys))}."
+            )
+
+
+def _apply(cfg: dict[str, Any], params: dict[str, Any], updates: dict[str, Any], method: str) -> None:
+    for key, value in updates.items():
+        if "." in key:
+            scope, key = key.split(".", 1)
+            if scope != method:
+                continue
+        if key in ENGINE_KEYS:
+            cfg[key] = value
+        elif key in params:
+            params[key] = value
+        # keys of other methods are ignored for this one (checked earlier by check_override_keys)
+
+
+def resolve(
+    profile: str,
+    method: str,
+    dataset: str,
+    method_defaults: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+    epochs: int | None = None,
+) -> RunConfig:
+    """The full configuration of one (method, dataset) run."""
+    prof = load_profile(profile)
+    cfg = {k: v for k, v in dataclasses.asdict(RunConfig()).items() if k != "method_params"}
+    params = dict(method_defaults)
+    mprof = prof["methods"].get(method, {}) or {}
+    layers = [
+        prof["defaults"],
+        prof["datasets"].get(dataset, {}) or {},
+        mprof.get("defaults", {}) or {},
+        (mprof.get("datasets", {}) or {}).get(dataset, {}) or {},
+    ]
+    for layer in layers:
+        unknown = [k for k in layer if k not in ENGINE_KEYS and k not in params]
+        if unknown:
+            raise RatbenchError(f"Profile {profile!r} sets unknown keys {unknown} for {method} on {dataset}.")
+        _apply(cfg, params, layer, method)
+    if epochs is not None:
+        cfg["epochs"] = epochs
+    _apply(cfg, params, overrides or {}, method)
+    for key, default in dataclasses.asdict(RunConfig()).items():
+        value = cfg.get(key)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            cfg[key] = float(value)
+        elif isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
+            if not value.is_integer():
+                raise RatbenchError(f"{key} must be a whole number, got {value}.")
+            cfg[key] = int(value)
+    config = RunConfig(**cfg, method_params=params)
+    validate(config)
+    return config
+
+
+def validate(cfg: RunConfig) -> None:
+    for key, allowed in _CHOICES.items():
+        if getattr(cfg, key) not in allowed:
+            raise RatbenchError(f"{key} must be one of {', '.join(allowed)}, got {getattr(cfg, key)!r}.")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise RatbenchError("epochs and batch_size must be positive integers.")
+    if not 0.0 < cfg.alpha < 1.0:
+        raise RatbenchError(f"alpha is a fraction of tokens in (0, 1), got {cfg.alpha}.")
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def config_hash(cfg: RunConfig, method: str, dataset: str) -> str:
+    """Short stable digest of what determines a run's numbers (not device or thread count)."""
+    payload = {k: v for k, v in to_dict(cfg).items() if k not in _UNHASHED}
+    payload.update(method=method, dataset=dataset)
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]

@@ -1,0 +1,68 @@
+"""Length-bucketed batches padded only to their own longest example, built with vectorised numpy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ratbench.data.corpus import Split
+
+
+@dataclass
+class Batch:
+    ids: torch.Tensor  # (B, L) int64, 0 at padding
+    mask: torch.Tensor  # (B, L) float, 1 at real tokens
+    lengths: torch.Tensor  # (B,) int64, on CPU (pack_padded_sequence wants CPU lengths)
+    labels: torch.Tensor  # (B,) int64
+    gold: torch.Tensor | None  # (B, L) float or None
+    index: np.ndarray  # example indices into the split
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def make_batch(split: Split, index: np.ndarray, device: torch.device | str = "cpu") -> Batch:
+    lengths = split.lengths[index]
+    width = max(int(lengths.max()) if len(index) else 1, 1)
+    cols = np.arange(width)
+    valid = cols[None, :] < lengths[:, None]
+    pos = np.where(valid, split.offsets[index][:, None] + cols[None, :], 0)
+    ids = np.where(valid, split.ids[pos] if split.ids.size else 0, 0)
+    gold = None
+    if split.gold is not None:
+        gold = torch.from_numpy(np.where(valid, split.gold[pos] if split.gold.size else 0, 0).astype(np.float32))
+    return Batch(
+        ids=torch.from_numpy(ids.astype(np.int64)).to(device),
+        mask=torch.from_numpy(valid.astype(np.float32)).to(device),
+        lengths=torch.from_numpy(np.maximum(lengths, 1).astype(np.int64)),
+        labels=torch.from_numpy(split.labels[index]).to(device),
+        gold=gold.to(device) if gold is not None else None,
+        index=index,
+    )
+
+
+def train_batches(
+    split: Split, batch_size: int, rng: np.random.Generator, bucket_batches: int = 50
+) -> list[np.ndarray]:
+    """Shuffle, sort by length inside buckets of `bucket_batches` batches, shuffle the batch order.
+
+    Data order depends only on `rng` (seeded from the run seed).
+    """
+    order = rng.permutation(len(split))
+    lengths = split.lengths
+    chunk = batch_size * bucket_batches
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), chunk):
+        part = order[start : start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    perm = rng.permutation(len(batches))
+    return [batches[i] for i in perm]
+
+
+def eval_batches(split: Split, batch_size: int, device: torch.device | str = "cpu") -> list[Batch]:
+    """Fixed, length-sorted batches built once and reused every epoch."""
+    order = np.argsort(split.lengths, kind="stable")
+    return [make_batch(split, order[i : i + batch_size], device) for i in range(0, len(order), batch_size)]

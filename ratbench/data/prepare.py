@@ -1,0 +1,118 @@
+"""Dataset name -> ready `Corpus` (token ids + restricted embedding matrix), tokenised once and cached.
+
+The cache key covers the source files (size + recorded sha256), the vector file, the spec's label and
+length rules, so a changed or re-imported file rebuilds the cache and nothing else does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ratbench.atomic import write_bytes, write_text
+from ratbench.data.corpus import Corpus, Split, build_split, corpus_words
+from ratbench.data.manifest import Manifest
+from ratbench.data.specs import DATASETS
+
+CACHE_VERSION = 1
+
+
+def _fingerprint(paths: list[Path], manifest: Manifest) -> list[list[str]]:
+    out = []
+    for p in sorted(paths):
+        entry = manifest.get(p)
+        st = p.stat()
+        digest = entry["sha256"] if entry and entry.get("size") == st.st_size else f"{st.st_size}:{st.st_mtime_ns}"
+        out.append([p.name, digest])
+    return out
+
+
+def _split_arrays(prefix: str, split: Split) -> dict[str, np.ndarray]:
+    arrays = {f"{prefix}_ids": split.ids.astype(np.int32), f"{prefix}_offsets": split.offsets,
+              f"{prefix}_labels": split.labels}
+    if split.gold is not None:
+        arrays[f"{prefix}_gold"] = split.gold
+    return arrays
+
+
+def _split_from(data: dict[str, np.ndarray], prefix: str) -> Split:
+    gold = data.get(f"{prefix}_gold")
+    return Split(data[f"{prefix}_ids"].astype(np.int64), data[f"{prefix}_offsets"], data[f"{prefix}_labels"], gold)
+
+
+def dataset_files(name: str, root: Path) -> list[Path]:
+    """The source files of a dataset; when one is missing, the loader's error says how to get it."""
+    spec = DATASETS.get(name)
+    if spec.family == "synth":
+        from ratbench.data.synthetic import ensure_synthetic
+
+        base = ensure_synthetic(root)
+    else:
+        base = root / "beer" if spec.family == "beer" else root / "hotel" / "data"
+    if spec.family in ("beer", "synth"):
+        files = []
+        for part in ("train", "heldout"):
+            stem = base / f"reviews.aspect{spec.aspect}.{part}.txt"
+            files.append(stem.with_name(stem.name + ".gz") if not stem.exists() else stem)
+        files.append(base / "annotations.json")
+    else:
+        a = spec.aspect_name
+        files = [base / "oracle" / f"hotel_{a}.train", base / "oracle" / f"hotel_{a}.dev",
+                 base / "target" / f"hotel_{a}.train"]
+    if not all(f.exists() for f in files):
+        from ratbench.data.loading import load_text_corpus
+
+        load_text_corpus(name, root)  # raises the loader's explanation of what is missing
+    return files
+
+
+def load_corpus(name: str, root: Path) -> Corpus:
+    """Build (or read from cache) the tensors of dataset `name` under data root `root`."""
+    from ratbench.data.embeddings import corpus_embeddings, vectors_file
+    spec = DATASETS.get(name)
+    root = Path(root)
+    files = dataset_files(name, root)  # raises with the command to obtain the data when missing
+    vec_path = vectors_file(spec.vectors, root)
+    manifest = Manifest(root)
+    key_src = {
+        "v": CACHE_VERSION,
+        "spec": [spec.name, spec.aspect, spec.neg_threshold, spec.pos_threshold, spec.max_len, spec.balance_seed],
+        "files": _fingerprint(files, manifest),
+        "vectors": _fingerprint([vec_path], manifest),
+    }
+    key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
+    cache = root / "cache" / "corpus" / f"{name}-{key}.npz"
+    meta_path = cache.with_suffix(".json")
+    if cache.exists() and meta_path.exists():
+        with np.load(cache, allow_pickle=False) as npz:
+            data = dict(npz)
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        return Corpus(name, _split_from(data, "train"), _split_from(data, "dev"), _split_from(data, "test"),
+                      meta["words"], data["vectors"], meta["files"])
+
+    from ratbench.data.loading import load_text_corpus
+
+    text = load_text_corpus(name, root)
+    words, vectors = corpus_embeddings(vec_path, corpus_words(text, spec.max_len), root / "cache" / "vectors")
+    index = {w: i for i, w in enumerate(words) if i > 0}
+    corpus = Corpus(
+        name,
+        build_split(text.train, index, spec.max_len),
+        build_split(text.dev, index, spec.max_len),
+        build_split(text.test, index, spec.max_len),
+        list(words),
+        np.asarray(vectors, dtype=np.float32),
+        {**text.files, str(vec_path): manifest.digest(vec_path)},
+    )
+    import io
+
+    buf = io.BytesIO()
+    arrays = {**_split_arrays("train", corpus.train), **_split_arrays("dev", corpus.dev),
+              **_split_arrays("test", corpus.test), "vectors": corpus.vectors}
+    np.savez(buf, **arrays)
+    write_bytes(cache, buf.getvalue())
+    write_text(meta_path, json.dumps({"words": corpus.words, "files": corpus.files, "key": key_src}))
+    return corpus

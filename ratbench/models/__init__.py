@@ -1,0 +1,1 @@
+"""Neural building blocks: GRU encoders over frozen vectors, Gumbel sampling, selector and predictor."""
