@@ -42,7 +42,7 @@ class RunConfig:
     selection_tolerance: float = 3.0  # epochs whose dev S is this close to the target are eligible
     eval_mode: str = "sample"  # "sample": Gumbel noise with a fixed seed (reference); "argmax"
     eval_seed: int = 20240601
-    packed: bool = True  # False runs GRUs over padding as the reference code does (§0.8 item 8)
+    gru_mode: str = "auto"  # masked|packed: padding never read; padded: the reference (§0.8 item 8)
     max_len: int = 256
     train_limit: int | None = None  # keep the first N balanced training examples (after shuffling by seed)
     dev_limit: int | None = None
@@ -53,7 +53,8 @@ class RunConfig:
 
 
 ENGINE_KEYS = [f.name for f in dataclasses.fields(RunConfig) if f.name != "method_params"]
-_CHOICES = {"calibrate": ("dev", "none"), "eval_mode": ("sample", "argmax")}
+_CHOICES = {"calibrate": ("dev", "none"), "eval_mode": ("sample", "argmax"),
+            "gru_mode": ("auto", "masked", "packed", "padded")}
 _UNHASHED = {"num_threads"}
 
 

@@ -50,7 +50,7 @@ class Method:
     # -- construction ------------------------------------------------------------------------------
     def build_model(self, vectors: torch.Tensor) -> nn.Module:
         c = self.config
-        return Rationalizer(vectors, hidden=c.hidden_size, dropout=c.dropout, packed=c.packed)
+        return Rationalizer(vectors, hidden=c.hidden_size, dropout=c.dropout, gru_mode=c.gru_mode)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         """One Adam with groups {selector} and {everything else} (§0.3), so methods can scale them."""

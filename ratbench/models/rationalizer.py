@@ -13,9 +13,9 @@ NEG_INF = -1e6
 class Selector(nn.Module):
     """BiGRU -> LayerNorm -> Dropout -> Linear(2): per-token logits, index 1 = select."""
 
-    def __init__(self, dim: int, hidden: int, dropout: float, packed: bool):
+    def __init__(self, dim: int, hidden: int, dropout: float, gru_mode: str):
         super().__init__()
-        self.encoder = BiGRU(dim, hidden, packed)
+        self.encoder = BiGRU(dim, hidden, gru_mode)
         self.norm = nn.LayerNorm(hidden)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, 2)
@@ -27,9 +27,9 @@ class Selector(nn.Module):
 class Predictor(nn.Module):
     """BiGRU over e*z, max-pool over real positions, Dropout, Linear(2). No LayerNorm (§0.3)."""
 
-    def __init__(self, dim: int, hidden: int, dropout: float, packed: bool, num_classes: int = 2):
+    def __init__(self, dim: int, hidden: int, dropout: float, gru_mode: str, num_classes: int = 2):
         super().__init__()
-        self.encoder = BiGRU(dim, hidden, packed)
+        self.encoder = BiGRU(dim, hidden, gru_mode)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, num_classes)
 
@@ -45,11 +45,11 @@ class Predictor(nn.Module):
 class Rationalizer(nn.Module):
     """Embedding + selector + predictor. Methods add players around it; the engine only sees this API."""
 
-    def __init__(self, vectors: torch.Tensor, hidden: int = 200, dropout: float = 0.2, packed: bool = True):
+    def __init__(self, vectors: torch.Tensor, hidden: int = 200, dropout: float = 0.2, gru_mode: str = "auto"):
         super().__init__()
         self.embed = FrozenEmbedding(vectors)
-        self.selector = Selector(self.embed.dim, hidden, dropout, packed)
-        self.predictor = Predictor(self.embed.dim, hidden, dropout, packed)
+        self.selector = Selector(self.embed.dim, hidden, dropout, gru_mode)
+        self.predictor = Predictor(self.embed.dim, hidden, dropout, gru_mode)
 
     def selector_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.selector.parameters() if p.requires_grad]
