@@ -12,7 +12,6 @@ from ratbench.engine import Engine
 from ratbench.methods import METHODS
 from tests.toy import toy_corpus
 
-
 CORPUS = toy_corpus(n_train=1500)
 
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ratbench.errors import RatbenchError
 
 DataRootOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--data-root", help="Data directory (default: $RATBENCH_DATA, else the user cache dir)."),
 ]
 ResultsOpt = Annotated[
-    Optional[Path], typer.Option("--results", help="Results directory (default: ./results).")
+    Path | None, typer.Option("--results", help="Results directory (default: ./results).")
 ]
 
 

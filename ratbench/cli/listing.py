@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
             print_dataset_table(data_root)
             return
         if kind == "methods":
-            from ratbench.methods import METHODS, METHOD_GROUPS
+            from ratbench.methods import METHOD_GROUPS, METHODS
 
             table = Table(title="Methods")
             table.add_column("name")

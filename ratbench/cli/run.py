@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,13 +27,15 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
         methods: Annotated[str, typer.Option("--methods", "-m", help="Comma list or group (all, table1).")] = "rnp,ver",
-        datasets: Annotated[str, typer.Option("--datasets", "-d", help="Comma list or group (synth, beer, hotel, all).")] = "synth",
+        datasets: Annotated[
+            str, typer.Option("--datasets", "-d", help="Comma list or group (synth, beer, hotel, all).")
+        ] = "synth",
         seeds: Annotated[str, typer.Option("--seeds", help="e.g. 1-5 or 1,3.")] = "1-5",
         profile: Annotated[str, typer.Option("--profile", help="quick, paper or smoke.")] = "quick",
-        epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the profile's epoch budget.")] = None,
+        epochs: Annotated[int | None, typer.Option("--epochs", help="Override the profile's epoch budget.")] = None,
         device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
         jobs: Annotated[int, typer.Option("--jobs", help="Runs trained in parallel (processes).")] = 1,
-        set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any setting: key=value.")] = None,
+        set_: Annotated[list[str] | None, typer.Option("--set", help="Override any setting: key=value.")] = None,
         resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip runs whose record exists.")] = True,
         data_root: DataRootOpt = None,
         results: ResultsOpt = None,
@@ -82,7 +83,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _progress(console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

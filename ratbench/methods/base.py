@@ -65,7 +65,9 @@ class Method:
         """The mask the predictor reads during training (VER perturbs it)."""
         return z
 
-    def extra_losses(self, model: nn.Module, batch: Batch, emb: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    def extra_losses(
+        self, model: nn.Module, batch: Batch, emb: torch.Tensor, z: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         return {}
 
     def train_step(self, model: nn.Module, batch: Batch, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
