@@ -60,6 +60,6 @@ def test_selection_uses_dev_accuracy_and_is_reproducible():
     assert a.metrics["F1"] == pytest.approx(chosen["test_F1"])
 
 
-def test_unpacked_mode_and_argmax_evaluation_run():
-    res = _fit("rnp", packed=False, eval_mode="argmax")
+def test_reference_gru_mode_and_argmax_evaluation_run():
+    res = _fit("rnp", gru_mode="padded", eval_mode="argmax")
     assert res.metrics["Acc"] > 60.0

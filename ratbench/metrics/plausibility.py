@@ -1,0 +1,159 @@
+"""Agreement of selected tokens with human rationales (methods.md §12.2, §12.4).
+
+Inputs are padded (batch, length) arrays with a real-token mask; lengths may differ between updates.
+Conventions (documented because papers differ): micro values pool counts over the whole set; a ratio whose
+denominator is zero is 0.0 (no selection -> P = 0; no gold -> R = 0; P = R = 0 -> F1 = 0). Macro values average
+per-example P/R/F1 with the same convention per example.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num) / float(den) if den else 0.0
+
+
+def _mean(a: np.ndarray) -> float:
+    return float(a.mean()) if a.size else 0.0
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if (p + r) else 0.0
+
+
+class TokenOverlap:
+    """Accumulates S, P, R, F1 (micro, macro) and the reference-code S/P that count selected padding."""
+
+    higher_is_better = {"S": None, "P": True, "R": True, "F1": True}
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.selected = self.real = self.tp = self.gold = self.selected_ref = 0.0
+        self.per_p: list[np.ndarray] = []
+        self.per_r: list[np.ndarray] = []
+
+    def update(self, selected: np.ndarray, gold: np.ndarray, mask: np.ndarray) -> None:
+        """`selected` as sampled (padding selections included; they count only in S_ref and P_ref)."""
+        raw = (np.asarray(selected) > 0.5).astype(np.float64)
+        m = (np.asarray(mask) > 0.5).astype(np.float64)
+        g = (np.asarray(gold) > 0.5).astype(np.float64) * m
+        sel = raw * m
+        tp = (sel * g).sum(1)
+        n_sel, n_gold = sel.sum(1), g.sum(1)
+        self.selected += n_sel.sum()
+        self.real += m.sum()
+        self.tp += tp.sum()
+        self.gold += n_gold.sum()
+        self.selected_ref += raw.sum()
+        self.per_p.append(np.divide(tp, n_sel, out=np.zeros_like(tp), where=n_sel > 0))
+        self.per_r.append(np.divide(tp, n_gold, out=np.zeros_like(tp), where=n_gold > 0))
+
+    def compute(self) -> dict[str, float]:
+        p, r = _ratio(self.tp, self.selected), _ratio(self.tp, self.gold)
+        per_p = np.concatenate(self.per_p) if self.per_p else np.zeros(0)
+        per_r = np.concatenate(self.per_r) if self.per_r else np.zeros(0)
+        per_f = np.divide(2 * per_p * per_r, per_p + per_r, out=np.zeros_like(per_p), where=(per_p + per_r) > 0)
+        p_ref = _ratio(self.tp, self.selected_ref)
+        return {
+            "S": 100 * _ratio(self.selected, self.real),
+            "P": 100 * p,
+            "R": 100 * r,
+            "F1": 100 * _f1(p, r),
+            "P_macro": 100 * _mean(per_p),
+            "R_macro": 100 * _mean(per_r),
+            "F1_macro": 100 * _mean(per_f),
+            "S_ref": 100 * _ratio(self.selected_ref, self.real),
+            "P_ref": 100 * p_ref,
+            "F1_ref": 100 * _f1(p_ref, r),
+        }
+
+
+def token_prf(selected: np.ndarray, gold: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    acc = TokenOverlap()
+    acc.update(selected, gold, mask)
+    return acc.compute()
+
+
+def spans(row: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs of ones as [start, end) pairs."""
+    x = np.concatenate([[0], (np.asarray(row) > 0.5).astype(np.int8), [0]])
+    d = np.diff(x)
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+
+
+def _iou(a: tuple[int, int], b: tuple[int, int]) -> float:
+    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union else 0.0
+
+
+def iou_f1(selected: np.ndarray, gold: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """ERASER partial-match F1: a predicted span matches if its best IOU with a gold span is >= threshold.
+
+    Micro: P = matched predicted / predicted spans, R = matched predicted / gold spans (ERASER's numerator).
+    Macro: per-example P and R averaged, F1 of the averages. Values are fractions in [0, 1].
+    """
+    sel = (np.asarray(selected) > 0.5) & (np.asarray(mask) > 0.5)
+    g = (np.asarray(gold) > 0.5) & (np.asarray(mask) > 0.5)
+    n_pred = n_gold = n_match = 0
+    ps, rs = [], []
+    for srow, grow in zip(sel, g):
+        ps_, gs_ = spans(srow), spans(grow)
+        match = sum(1 for s in ps_ if gs_ and max(_iou(s, t) for t in gs_) >= threshold)
+        n_pred, n_gold, n_match = n_pred + len(ps_), n_gold + len(gs_), n_match + match
+        ps.append(_ratio(match, len(ps_)))
+        rs.append(_ratio(match, len(gs_)))
+    p, r = _ratio(n_match, n_pred), _ratio(n_match, n_gold)
+    mp, mr = (float(np.mean(ps)) if ps else 0.0), (float(np.mean(rs)) if rs else 0.0)
+    return {"P": p, "R": r, "F1": _f1(p, r), "P_macro": mp, "R_macro": mr, "F1_macro": _f1(mp, mr)}
+
+
+def _pr_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall at every distinct score threshold, highest first (plus the (0, 1) start)."""
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], labels[order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]  # end of each tie group
+    tp = np.cumsum(y)[last]
+    fp = (last + 1) - tp
+    precision = tp / (tp + fp)
+    recall = tp / y.sum()
+    return np.r_[1.0, precision], np.r_[0.0, recall]
+
+
+def auprc(scores: np.ndarray, gold: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Per-example area under the precision-recall curve of soft token scores (trapezoid over recall),
+    and average precision (step-wise sum of precision x recall increments); averaged over examples.
+    Examples whose real-token gold is all 0 or all 1 are skipped, as ERASER does."""
+    areas, aps = [], []
+    for srow, grow, mrow in zip(np.asarray(scores), np.asarray(gold), np.asarray(mask)):
+        real = mrow > 0.5
+        y = (grow[real] > 0.5).astype(np.float64)
+        if y.size == 0 or y.sum() in (0, y.size):
+            continue
+        precision, recall = _pr_curve(np.asarray(srow[real], np.float64), y)
+        areas.append(float(np.trapezoid(precision, recall)))
+        aps.append(float(np.sum(np.diff(recall) * precision[1:])))
+    return {
+        "auprc": float(np.mean(areas)) if areas else float("nan"),
+        "average_precision": float(np.mean(aps)) if aps else float("nan"),
+        "n_scored": len(areas),
+    }
+
+
+def class_macro_token_f1(scores: np.ndarray, gold: np.ndarray, mask: np.ndarray, threshold: float = 0.0) -> float:
+    """UNIREX-style: binarise scores at `threshold`, per example the mean of the F1 of 'selected' and of
+    'not selected' over real tokens, averaged over examples (fraction)."""
+    out = []
+    for srow, grow, mrow in zip(np.asarray(scores), np.asarray(gold), np.asarray(mask)):
+        real = mrow > 0.5
+        pred, y = srow[real] > threshold, grow[real] > 0.5
+        f = []
+        for cls in (True, False):
+            tp = float(np.sum((pred == cls) & (y == cls)))
+            f.append(_f1(_ratio(tp, np.sum(pred == cls)), _ratio(tp, np.sum(y == cls))))
+        out.append(sum(f) / 2)
+    return float(np.mean(out)) if out else 0.0

@@ -1,0 +1,83 @@
+"""Grid behaviour: one record per run, resume skips finished runs, failures are recorded and isolated."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import ratbench.runner as runner
+from ratbench.cli.app import app
+from tests.toy import toy_corpus
+
+TOY = toy_corpus(n_train=300, n_dev=100, n_test=100)
+
+
+@pytest.fixture
+def toy_data(monkeypatch):
+    """Every dataset name resolves to the in-memory toy corpus; counts the trainings started."""
+    calls: list[str] = []
+    monkeypatch.setattr(runner, "_corpus", lambda name, root: (calls.append(name), TOY)[1])
+    monkeypatch.setattr("ratbench.data.prepare.load_corpus", lambda name, root: TOY)
+    return calls
+
+
+ARGS = ["run", "--methods", "rnp,ver", "--datasets", "synth-aroma", "--seeds", "1,2", "--profile", "smoke",
+        "--set", "hidden_size=16", "--set", "epochs=2"]
+
+
+def _records(results):
+    return sorted(results.glob("runs/*/*/*.json"))
+
+
+def test_grid_writes_one_record_per_run_and_resumes(tmp_path, toy_data):
+    out = tmp_path / "res"
+    r = CliRunner().invoke(app, [*ARGS, "--results", str(out)])
+    assert r.exit_code == 0, r.output
+    recs = _records(out)
+    assert len(recs) == 4 and len(toy_data) == 4
+    rec = json.loads(recs[0].read_text())
+    for key in ("schema_version", "status", "dataset", "method", "seed", "profile", "config", "config_hash",
+                "versions", "device", "data", "selected_epoch", "metrics", "curves"):
+        assert key in rec, key
+    assert rec["status"] == "finished" and rec["dataset"] == "synth-aroma"
+    assert {"S", "Acc", "P", "R", "F1"} <= set(rec["metrics"])
+    assert {"epoch", "train_seconds", "eval_seconds", "train_loss", "train_acc", "dev_acc", "dev_S", "test_S",
+            "test_F1"} <= set(rec["curves"][0])
+    # simulate an interrupted grid: one record is missing, the others are finished
+    recs[1].unlink()
+    toy_data.clear()
+    r = CliRunner().invoke(app, [*ARGS, "--results", str(out)])
+    assert r.exit_code == 0, r.output
+    assert len(toy_data) == 1 and len(_records(out)) == 4
+    toy_data.clear()
+    r = CliRunner().invoke(app, [*ARGS, "--results", str(out), "--no-resume"])
+    assert len(toy_data) == 4
+
+
+def test_failed_run_is_recorded_and_grid_goes_on(tmp_path, toy_data, monkeypatch):
+    from ratbench.methods.ver import VER
+
+    def boom(self, *a, **k):
+        raise FloatingPointError("training loss became nan; try a smaller lr")
+
+    monkeypatch.setattr(VER, "train_step", boom)
+    out = tmp_path / "res"
+    r = CliRunner().invoke(app, [*ARGS, "--results", str(out)])
+    assert r.exit_code == 0, r.output
+    recs = [json.loads(p.read_text()) for p in _records(out)]
+    status = {(x["method"], x["seed"]): x["status"] for x in recs}
+    assert status == {("rnp", 1): "finished", ("rnp", 2): "finished", ("ver", 1): "failed", ("ver", 2): "failed"}
+    failed = next(x for x in recs if x["status"] == "failed")
+    assert "FloatingPointError" in failed["error"]
+    assert "failed" in r.output
+
+
+def test_unknown_names_are_one_paragraph_errors(tmp_path):
+    r = CliRunner().invoke(app, ["run", "--methods", "rnpp", "--datasets", "synth", "--results", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "Unknown method 'rnpp'" in r.output and "Did you mean 'rnp'" in r.output
+    assert "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["run", "--set", "lamda_sparsity=2", "--results", str(tmp_path)])
+    assert r.exit_code == 1 and "lambda_sparsity" in r.output
