@@ -45,27 +45,11 @@ def _split_from(data: dict[str, np.ndarray], prefix: str) -> Split:
 
 def dataset_files(name: str, root: Path) -> list[Path]:
     """The source files of a dataset; when one is missing, the loader's error says how to get it."""
-    spec = DATASETS.get(name)
-    if spec.family == "synth":
-        from ratbench.data.synthetic import ensure_synthetic
+    from ratbench.data.loading import load_text_corpus, source_files
 
-        base = ensure_synthetic(root)
-    else:
-        base = root / "beer" if spec.family == "beer" else root / "hotel" / "data"
-    if spec.family in ("beer", "synth"):
-        files = []
-        for part in ("train", "heldout"):
-            stem = base / f"reviews.aspect{spec.aspect}.{part}.txt"
-            files.append(stem.with_name(stem.name + ".gz") if not stem.exists() else stem)
-        files.append(base / "annotations.json")
-    else:
-        a = spec.aspect_name
-        files = [base / "oracle" / f"hotel_{a}.train", base / "oracle" / f"hotel_{a}.dev",
-                 base / "target" / f"hotel_{a}.train"]
+    files = list(source_files(name, root).values())
     if not all(f.exists() for f in files):
-        from ratbench.data.loading import load_text_corpus
-
-        load_text_corpus(name, root)  # raises the loader's explanation of what is missing
+        load_text_corpus(name, root)  # raises the explanation of what is missing and how to get it
     return files
 
 
@@ -96,7 +80,8 @@ def load_corpus(name: str, root: Path) -> Corpus:
     from ratbench.data.loading import load_text_corpus
 
     text = load_text_corpus(name, root)
-    words, vectors = corpus_embeddings(vec_path, corpus_words(text, spec.max_len), root / "cache" / "vectors")
+    words, vectors = corpus_embeddings(vec_path, corpus_words(text, spec.max_len), root / "cache" / "vectors",
+                                       digest=manifest.digest(vec_path))
     index = {w: i for i, w in enumerate(words) if i > 0}
     corpus = Corpus(
         name,

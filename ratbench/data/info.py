@@ -1,0 +1,46 @@
+"""`data info`: the numbers of the VER paper's Table 4 for a local copy (counts, lengths, gold sparsity)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ratbench.data.corpus import MAX_LEN, TextSplit
+from ratbench.data.specs import DATASETS
+
+
+def split_stats(name: str, split: TextSplit, max_len: int = MAX_LEN) -> dict[str, Any]:
+    """n, class counts, mean whitespace length before truncation, gold sparsity after truncation (test)."""
+    lengths = np.array([len(t) for t in split.tokens], dtype=np.float64)
+    labels = np.asarray(split.labels)
+    out: dict[str, Any] = {
+        "split": name,
+        "n": int(len(labels)),
+        "n_pos": int((labels == 1).sum()),
+        "n_neg": int((labels == 0).sum()),
+        "avg_len": float(lengths.mean()) if len(lengths) else 0.0,
+        "avg_len_truncated": float(np.minimum(lengths, max_len).mean()) if len(lengths) else 0.0,
+    }
+    if split.gold is not None:
+        gold_t = sum(int(g[:max_len].sum()) for g in split.gold)
+        tok_t = sum(min(len(g), max_len) for g in split.gold)
+        gold_u = sum(int(g.sum()) for g in split.gold)
+        out["gold_sparsity"] = 100.0 * gold_t / tok_t if tok_t else 0.0
+        out["gold_sparsity_untruncated"] = 100.0 * gold_u / lengths.sum() if lengths.sum() else 0.0
+    out["counts"] = dict(split.counts)
+    return out
+
+
+def dataset_info(name: str, root: Path) -> dict[str, Any]:
+    from ratbench.data.loading import load_text_corpus
+
+    spec = DATASETS.get(name)
+    corpus = load_text_corpus(name, root)
+    return {
+        "dataset": name,
+        "title": spec.title,
+        "splits": [split_stats(k, v, spec.max_len) for k, v in corpus.splits().items()],
+        "files": corpus.files,
+    }

@@ -1,0 +1,80 @@
+"""Records -> pandas: one row per run and metric (`runs.csv`), then mean/std/n per cell (`summary.csv`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ratbench.errors import RatbenchError
+from ratbench.results.record import load_record
+
+MAIN_METRICS = ["S", "Acc", "P", "R", "F1"]
+
+
+def load_records(results: Path) -> list[dict[str, Any]]:
+    paths = sorted(Path(results).glob("runs/*/*/*.json"))
+    if not paths:
+        raise RatbenchError(f"No run records under {Path(results) / 'runs'}. Produce some with e.g. "
+                            "`ratbench run --methods rnp,ver --datasets synth --seeds 1,2 --profile quick`, or point "
+                            "--results at the directory that holds runs/.")
+    records = []
+    for p in paths:
+        try:
+            rec = load_record(p)
+        except json.JSONDecodeError as err:
+            raise RatbenchError(f"{p} is not valid JSON ({err.msg}); delete it and rerun that run.") from None
+        rec["_path"] = str(p)
+        records.append(rec)
+    return records
+
+
+def _labels(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
+    """Row label per (dataset, method, config_hash): the method, plus the hash when a method has several."""
+    hashes: dict[tuple[str, str], set[str]] = {}
+    for r in records:
+        hashes.setdefault((r["dataset"], r["method"]), set()).add(r["config_hash"])
+    return {
+        (d, m, h): (m if len(hs) == 1 else f"{m} [{h[:6]}]")
+        for (d, m), hs in hashes.items()
+        for h in hs
+    }
+
+
+def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    labels = _labels(records)
+    rows = []
+    for r in records:
+        base = {
+            "dataset": r["dataset"], "method": r["method"], "row": labels[(r["dataset"], r["method"], r["config_hash"])],
+            "seed": int(r["seed"]), "config_hash": r["config_hash"], "profile": r.get("profile"),
+            "status": r.get("status"), "device": r.get("device"),
+            "n_expected": len(r.get("seeds_requested") or []) or None,
+        }
+        metrics = r.get("metrics") or {}
+        if r.get("status") != "finished" or not metrics:
+            rows.append({**base, "metric": None, "value": None, "error": r.get("error")})
+            continue
+        for k, v in metrics.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                rows.append({**base, "metric": k, "value": float(v), "error": None})
+    return pd.DataFrame(rows)
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """mean, std (ddof=1; NaN for one seed), n finished, n failed, n expected per dataset x row x metric."""
+    finished = runs[runs["status"] == "finished"].dropna(subset=["metric"])
+    cells = (finished.groupby(["dataset", "row", "method", "config_hash", "metric"])["value"]
+             .agg(mean="mean", std=lambda s: s.std(ddof=1), n="count").reset_index())
+    failed = (runs[runs["status"] != "finished"].groupby(["dataset", "row"])["seed"].nunique()
+              .rename("n_failed").reset_index())
+    cells = cells.merge(failed, on=["dataset", "row"], how="left")
+    cells["n_failed"] = cells["n_failed"].fillna(0).astype(int)
+    expected = runs.groupby(["dataset", "row"])["n_expected"].max().rename("n_req").reset_index()
+    cells = cells.merge(expected, on=["dataset", "row"], how="left")
+    most = runs.groupby("dataset")["seed"].nunique().rename("n_seen").reset_index()
+    cells = cells.merge(most, on="dataset", how="left")
+    cells["n_expected"] = cells["n_req"].fillna(cells["n_seen"]).astype(int)
+    return cells.drop(columns=["n_req", "n_seen"])

@@ -1,0 +1,34 @@
+"""The papers' numbers (package data `published_results.csv`), keyed by ratbench names."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+from ratbench.data.specs import DATASETS
+
+PREFERRED_SOURCE = "VER Table 1"
+NAME_MAP = {"Inter_RAT": "interrat", "3PLAYER": "3player"}
+
+
+def ratbench_method(name: str) -> str:
+    return NAME_MAP.get(name, name.lower())
+
+
+def load_published() -> pd.DataFrame:
+    """Columns: source, encoder, method (ratbench name), dataset (ratbench name), metric, mean, std."""
+    with resources.files("ratbench").joinpath("published_results.csv").open(encoding="utf-8") as fh:
+        df = pd.read_csv(fh)
+    titles = {DATASETS.get(n).title: n for n in DATASETS}
+    df["method"] = df["method"].map(ratbench_method)
+    df["dataset"] = df["dataset"].map(lambda t: titles.get(t, t))
+    return df.dropna(subset=["mean"])
+
+
+def best_published(df: pd.DataFrame) -> pd.DataFrame:
+    """One value per (method, dataset, metric): the VER paper's Table 1 when it has one, else the first source."""
+    df = df.assign(_rank=(df["source"] != PREFERRED_SOURCE).astype(int))
+    df = df.sort_values(["_rank"]).drop_duplicates(["method", "dataset", "metric"])
+    return df.drop(columns="_rank").rename(columns={"mean": "published", "std": "published_std",
+                                                    "source": "published_source"})

@@ -1,0 +1,89 @@
+"""The `report` pipeline: records -> runs.csv, summary.csv, table.md/.tex and a console table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ratbench.atomic import write_text
+from ratbench.errors import RatbenchError
+from ratbench.paths import results_root
+from ratbench.results.aggregate import load_records, runs_frame, summarize
+from ratbench.results.render import cell_table, latex, markdown
+
+
+def _caption(records: list[dict], runs: pd.DataFrame, baseline: str | None, several_configs: bool) -> str:
+    seeds = sorted({int(r["seed"]) for r in records})
+    profiles = sorted({str(r.get("profile")) for r in records})
+    devices = sorted({str(r.get("device")) for r in records})
+    versions = sorted({f"ratbench {r['versions'].get('ratbench')}, torch {r['versions'].get('torch')}"
+                       for r in records if r.get("versions")})
+    text = (f"Test-set metrics at the dev-selected epoch, mean (std) over seeds {seeds} (std with ddof=1); "
+            f"profile {', '.join(profiles)}; device {', '.join(devices)}; {'; '.join(versions)}. "
+            "Bold: best mean per column (S is not ranked). seeds = finished/requested.")
+    if baseline:
+        text += f" †: paired t-test vs {baseline} over seeds, p < 0.05."
+    if several_configs:
+        text += " Rows with [hash] are different configurations of the same method (not averaged together)."
+    return text
+
+
+def build_report(results: Path | None, out: Path | None, formats: list[str], baseline: str | None,
+                 published: bool, metrics: list[str]) -> pd.DataFrame:
+    from rich.console import Console
+    from rich.table import Table
+
+    unknown = set(formats) - {"md", "csv", "tex"}
+    if unknown:
+        raise RatbenchError(f"Unknown --format {sorted(unknown)}; choose from md, csv, tex.")
+    res = results_root(results)
+    out_dir = Path(out) if out else res
+    records = load_records(res)
+    runs = runs_frame(records)
+    summary = summarize(runs)
+    p_values = None
+    if baseline:
+        from ratbench.results.stats import paired_tests
+
+        if baseline not in set(runs["method"]):
+            raise RatbenchError(f"--baseline {baseline}: no records of that method under {res}.")
+        p_values = paired_tests(runs, baseline, metrics)
+        summary = summary.merge(p_values[["dataset", "row", "metric", "p_value"]], on=["dataset", "row", "metric"],
+                                how="left")
+    if published:
+        from ratbench.results.published import best_published, load_published
+
+        pub = best_published(load_published())[["method", "dataset", "metric", "published", "published_std",
+                                                 "published_source"]]
+        summary = summary.merge(pub, on=["method", "dataset", "metric"], how="left")
+        summary["delta"] = summary["mean"] - summary["published"]
+    cols = ["dataset", "method", "metric", "mean", "std", "n"]
+    if published:
+        cols += ["published", "delta"]
+    extra = [c for c in summary.columns if c not in cols]
+    summary = summary[cols + extra].sort_values(["dataset", "row", "metric"]).reset_index(drop=True)
+    several = (summary.groupby(["dataset", "method"])["row"].nunique() > 1).any()
+    caption = _caption(records, runs, baseline, bool(several))
+    tables = cell_table(summary, metrics, p_values, published)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if "csv" in formats:
+        write_text(out_dir / "summary.csv", summary.to_csv(index=False))
+        write_text(out_dir / "runs.csv", runs.drop(columns=["row"]).to_csv(index=False))
+    if "md" in formats:
+        write_text(out_dir / "table.md", markdown(tables, metrics, caption))
+    if "tex" in formats:
+        write_text(out_dir / "table.tex", latex(tables, metrics, caption))
+    console = Console()
+    for dataset, rows in tables.items():
+        from ratbench.results.render import title
+
+        t = Table(title=title(dataset))
+        for c in ["method", *metrics, "seeds"]:
+            t.add_column(c, justify="left" if c == "method" else "right")
+        for r in rows:
+            t.add_row(*[r.get(c, "–").replace("**", "") for c in ["method", *metrics, "seeds"]])
+        console.print(t)
+    console.print(caption, style="dim")
+    console.print(f"Wrote {', '.join(formats)} tables to {out_dir}")
+    return summary
