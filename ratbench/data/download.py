@@ -113,9 +113,9 @@ def download(remote: Remote, dest_dir: Path) -> Path:
             )
         os.replace(part, final)
     except requests.exceptions.HTTPError as err:
-        raise DownloadError(f"{url}: the server answered {err.response.status_code if err.response is not None else err}."
-                            " Check the URL or RATBENCH_MIRROR, or use `ratbench data import` with a local copy.") \
-            from None
+        code = err.response.status_code if err.response is not None else err
+        raise DownloadError(f"{url}: the server answered {code}. Check the URL or RATBENCH_MIRROR, or use "
+                            "`ratbench data import` with a local copy.") from None
     except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
             requests.exceptions.Timeout) as err:
         raise DownloadError(f"{url}: the download failed or was cut short ({type(err).__name__}). Nothing was kept; "

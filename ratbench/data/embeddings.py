@@ -21,7 +21,8 @@ from ratbench.errors import DataFormatError, RatbenchError
 STANFORD_NAME = "glove.6B.100d.txt"
 GENSIM_NAME = "glove-wiki-gigaword-100.gz"
 STANFORD_ROWS = 400_000
-FIX = "Re-download with `ratbench data fetch glove --force` or import an intact copy with `ratbench data import glove FILE`."
+FIX = ("Re-download with `ratbench data fetch glove --force` or import an intact copy with "
+       "`ratbench data import glove FILE`.")
 
 
 def _open_text(path: Path):

@@ -360,7 +360,8 @@ def format_stats(stats: dict) -> str:
              "aspect       train pos/neg   dev pos/neg   avg len  test n  gold S %  lexicon acc: target / others"]
     for name, s in stats["aspects"].items():
         lines.append(
-            f"{name:<12} {s['train']['pos']:>5}/{s['train']['neg']:<6}  {s['heldout']['pos']:>5}/{s['heldout']['neg']:<6}"
+            f"{name:<12} {s['train']['pos']:>5}/{s['train']['neg']:<6}  "
+            f"{s['heldout']['pos']:>5}/{s['heldout']['neg']:<6}"
             f"  {s['train']['avg_len']:7.1f}  {s['test_n']:>6}  {s['gold_sparsity']:8.1f}  "
             f"{s['target_text_acc']:5.1f} / {s['other_text_acc']:5.1f}"
         )

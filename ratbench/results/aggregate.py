@@ -48,7 +48,8 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for r in records:
         base = {
-            "dataset": r["dataset"], "method": r["method"], "row": labels[(r["dataset"], r["method"], r["config_hash"])],
+            "dataset": r["dataset"], "method": r["method"],
+            "row": labels[(r["dataset"], r["method"], r["config_hash"])],
             "seed": int(r["seed"]), "config_hash": r["config_hash"], "profile": r.get("profile"),
             "status": r.get("status"), "device": r.get("device"),
             "n_expected": len(r.get("seeds_requested") or []) or None,
