@@ -56,3 +56,22 @@ class Registry(Generic[T]):
 
     def items(self) -> list[tuple[str, T]]:
         return list(self._items.items())
+
+
+def expand_names(text: str, registry: Registry, groups: dict[str, list[str]], example: str) -> list[str]:
+    """A comma list of names and group names -> names, in order, without repeats (`--methods`, `--datasets`)."""
+    out: list[str] = []
+    for part in [p.strip().lower() for p in text.split(",") if p.strip()]:
+        names = groups.get(part)
+        if names is None:
+            if part not in registry:
+                choices = registry.names() + list(groups)
+                raise RatbenchError(
+                    f"Unknown {registry.kind} {part!r}.{suggest(part, choices)} Known: {', '.join(choices)}. "
+                    f"See `ratbench list {registry.kind}s`."
+                )
+            names = [part]
+        out.extend(n for n in names if n not in out)
+    if not out:
+        raise RatbenchError(f"No {registry.kind} given. Pass e.g. {example}.")
+    return out

@@ -38,7 +38,7 @@ class Job:
 
     @property
     def label(self) -> str:
-        return f"{self.method} on {self.dataset}, seed {self.seed}"
+        return f"{self.method} {self.dataset} s{self.seed}"
 
 
 def plan(

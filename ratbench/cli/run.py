@@ -93,15 +93,14 @@ def _progress(console):
     )
 
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+        TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
         console=console, transient=False,
     )
 
 
 def _epoch_info(row: dict) -> str:
-    return (f"ep {row['epoch']} dev acc {row['dev_acc']:.1f} dev S {row['dev_S']:.1f} "
-            f"test F1 {row['test_F1']:.1f} α {row['alpha']:.3f}")
+    return f"dev acc {row['dev_acc']:.1f} S {row['dev_S']:.1f}"
 
 
 def _run_serial(todo, console) -> list[tuple[str, str]]:
@@ -137,7 +136,8 @@ def _run_local(todo, jobs: int, console) -> list[tuple[str, str]]:
         q = manager.Queue()
         overall = progress.add_task("runs", total=len(todo), info="")
         tasks = {j.label: progress.add_task(j.label, total=j.config.epochs, info="queued") for j in todo}
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+        try:
             futures = [pool.submit(_worker, j, q) for j in todo]
             pending = set(futures)
             while pending:
@@ -155,4 +155,12 @@ def _run_local(todo, jobs: int, console) -> list[tuple[str, str]]:
             while not q.empty():
                 label, row = q.get()
                 progress.update(tasks[label], advance=1, info=_epoch_info(row))
+        except BaseException:
+            # Ctrl-C or an error here: stop the workers now instead of waiting for their runs to finish;
+            # finished records are already on disk and a rerun resumes from them.
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     return failures

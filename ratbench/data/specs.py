@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ratbench.errors import RatbenchError
-from ratbench.registry import Registry, suggest
+from ratbench.registry import Registry, expand_names
 
 
 @dataclass(frozen=True)
@@ -61,19 +60,4 @@ GROUPS["all"] = GROUPS["beer"] + GROUPS["hotel"]
 
 
 def expand_datasets(text: str) -> list[str]:
-    """Expand a comma list of dataset names and groups, keeping order and dropping repeats."""
-    out: list[str] = []
-    for part in [p.strip() for p in text.split(",") if p.strip()]:
-        names = GROUPS.get(part)
-        if names is None:
-            if part not in DATASETS:
-                choices = DATASETS.names() + list(GROUPS)
-                raise RatbenchError(
-                    f"Unknown dataset {part!r}.{suggest(part, choices)} "
-                    f"Known: {', '.join(choices)}. See `ratbench list datasets`."
-                )
-            names = [part]
-        out.extend(n for n in names if n not in out)
-    if not out:
-        raise RatbenchError("No dataset given. Pass e.g. --datasets synth or --datasets beer-aroma.")
-    return out
+    return expand_names(text, DATASETS, GROUPS, "--datasets synth or --datasets beer-aroma")

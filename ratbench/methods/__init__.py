@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-from ratbench.errors import RatbenchError
 from ratbench.methods.base import Method
 from ratbench.methods.registry import METHODS, register_method
-from ratbench.registry import suggest
+from ratbench.registry import expand_names
 
 _MODULES = ["rnp", "ver"]
 for _m in _MODULES:
@@ -21,20 +20,7 @@ METHOD_GROUPS: dict[str, list[str]] = {
 
 
 def expand_methods(text: str) -> list[str]:
-    out: list[str] = []
-    for part in [p.strip().lower() for p in text.split(",") if p.strip()]:
-        names = METHOD_GROUPS.get(part)
-        if names is None:
-            if part not in METHODS:
-                choices = METHODS.names() + list(METHOD_GROUPS)
-                raise RatbenchError(
-                    f"Unknown method {part!r}.{suggest(part, choices)} Registered: {', '.join(METHODS.names())}."
-                )
-            names = [part]
-        out.extend(n for n in names if n not in out)
-    if not out:
-        raise RatbenchError("No method given. Pass e.g. --methods rnp,ver.")
-    return out
+    return expand_names(text, METHODS, METHOD_GROUPS, "--methods rnp,ver")
 
 
 __all__ = ["METHODS", "METHOD_GROUPS", "Method", "expand_methods", "register_method"]
