@@ -118,6 +118,7 @@ class Engine:
         if gold:
             out.update(P=ov["P"], R=ov["R"], F1=ov["F1"], p_ref=ov["P_ref"])
             out.update(p_macro=ov["P_macro"], r_macro=ov["R_macro"], f1_macro=ov["F1_macro"])
+            out.update(p_random=ov["P_random"], r_random=ov["R_random"], f1_random=ov["F1_random"])
         if full_text:
             out["full_text_acc"] = full_acc.compute()
         return out

@@ -37,6 +37,8 @@ def test_micro_and_macro_token_prf_by_hand():
     assert m["F1_macro"] == pytest.approx(100 * (2 / 3) / 2)
     # reference mode also counts the 2 padding selections: S = 6/8, P = 2/6
     assert m["S_ref"] == pytest.approx(75.0) and m["P_ref"] == pytest.approx(100 * 2 / 6)
+    # random selection at S = 50 %: expected P = gold share 4/8, R = 50 %
+    assert m["P_random"] == pytest.approx(50.0) and m["R_random"] == pytest.approx(50.0)
 
 
 def test_zero_division_conventions():

@@ -27,7 +27,8 @@ def _record(root: Path, dataset: str, method: str, seed: int, metrics: dict | No
 
 
 def _m(f1: float, s: float = 15.0) -> dict:
-    return {"S": s, "Acc": 80.0, "P": f1 + 1, "R": f1 - 1, "F1": f1, "comprehensiveness": 0.1}
+    return {"S": s, "Acc": 80.0, "P": f1 + 1, "R": f1 - 1, "F1": f1, "comprehensiveness": 0.1,
+            "p_random": 12.0, "r_random": s, "f1_random": 13.3}
 
 
 RNP_F1 = [60.0, 64.0, 65.0]
@@ -63,6 +64,7 @@ def test_summary_values_by_hand(results):
     assert "**69.0 (3.0)**" in table and "63.0 (2.6)" in table  # best F1 bold; S never bold
     assert "**15.0" not in table
     assert "ddof=1" in table
+    assert "| random (same S) | – | – | 12.0 | 15.0 | 13.3 | expected |" in table
 
 
 def test_paired_test_matches_scipy(results):

@@ -69,6 +69,10 @@ class TokenOverlap:
             "S_ref": 100 * _ratio(self.selected_ref, self.real),
             "P_ref": 100 * p_ref,
             "F1_ref": 100 * _f1(p_ref, r),
+            # what uniform random selection at the same sparsity would score in expectation
+            "P_random": 100 * _ratio(self.gold, self.real),
+            "R_random": 100 * _ratio(self.selected, self.real),
+            "F1_random": 100 * _f1(_ratio(self.gold, self.real), _ratio(self.selected, self.real)),
         }
 
 

@@ -29,6 +29,18 @@ def _caption(records: list[dict], runs: pd.DataFrame, baseline: str | None, seve
     return text
 
 
+def _add_random_rows(tables: dict[str, list[dict[str, str]]], runs: pd.DataFrame) -> None:
+    """A reference row per dataset: what uniform random selection at the runs' own sparsity scores."""
+    rand = runs[runs["metric"].isin(["p_random", "r_random", "f1_random"])]
+    for dataset, grp in rand.groupby("dataset"):
+        if dataset not in tables:
+            continue
+        means = grp.groupby("metric")["value"].mean()
+        tables[dataset].append({"method": "random (same S)", "P": f"{means.get('p_random', float('nan')):.1f}",
+                                "R": f"{means.get('r_random', float('nan')):.1f}",
+                                "F1": f"{means.get('f1_random', float('nan')):.1f}", "seeds": "expected"})
+
+
 def build_report(results: Path | None, out: Path | None, formats: list[str], baseline: str | None,
                  published: bool, metrics: list[str]) -> pd.DataFrame:
     from rich.console import Console
@@ -66,6 +78,7 @@ def build_report(results: Path | None, out: Path | None, formats: list[str], bas
     several = (summary.groupby(["dataset", "method"])["row"].nunique() > 1).any()
     caption = _caption(records, runs, baseline, bool(several))
     tables = cell_table(summary, metrics, p_values, published)
+    _add_random_rows(tables, runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     if "csv" in formats:
         write_text(out_dir / "summary.csv", summary.to_csv(index=False))
