@@ -7,7 +7,10 @@ it a fair test bed for rationalizers:
 - aspect scores share a latent quality (pairwise correlation ~0.6), so the other aspects' sentences predict
   the label well above chance: a shortcut a selector can take instead of the target aspect;
 - label noise (the text of ~6 % of target aspects contradicts the score) and neutral filler sentences;
-- punctuation and function words are frequent, so a degenerate selector has something to pick.
+- punctuation, function words and neutral filler sentences are frequent, so a degenerate selector has
+  something to pick (and does: see the synth-quick results' README);
+- its word vectors play GloVe's part: word2vec on the training text, plus the polarity and topic directions
+  that GloVe's geometry has and template text cannot teach (see `_with_semantic_axes`), at GloVe's norm.
 Gold rationale of aspect a = the tokens of aspect a's sentences. Generation is deterministic: one numpy
 Generator; no Python `hash` anywhere (gensim gets a fixed hash function).
 """
@@ -89,7 +92,7 @@ FILLER = [
     "served in a {glass} , shared with {name} .",
     "this is my {num}th review from this brewery .",
     "the label says it is brewed with {d} .",
-    "i have been wanting to try this for a while .",
+    "{name} has been telling me to try this since {date} .",
     "it was a {day} evening and the game was on .",
     "reviewed from notes taken on {date} .",
     "the bottle cap was {d} and the label was {d2} .",
@@ -112,10 +115,26 @@ class SynthConfig:
     n_dev: int = 1000
     n_test: int = 1000  # annotations.json, shared by the aspects
     seed: int = 20261124
-    correlation: float = 0.6  # pairwise correlation of the latent aspect scores
+    correlation: float = 0.6  # pairwise correlation of the aspect scores in the annotated test set
+    # Lower it to mimic Lei et al.'s "decorrelated" train/dev subsets (the annotated set was not decorrelated).
+    # At 0.2, RNP's predictor no longer learns from near-random early rationales and training stalls for
+    # many more epochs (measured: train accuracy ~51 % after 4 epochs vs ~70 % at 0.6).
+    train_correlation: float = 0.6
+    # How often a sentence's sentiment word is specific to its aspect ("lacing ... gorgeous") rather than
+    # shared by all aspects ("excellent"): shared words are what makes the shortcut through other aspects.
+    aspect_word_share: float = 0.8
+    mean_filler: float = 3.0  # neutral sentences per review (geometric), the degenerate selector's food
     label_noise: float = 0.06  # share of target aspects whose text contradicts the score
     positive_share: float = 0.7  # train/dev are skewed positive like real beer; test is closer to balanced
     vector_size: int = 100
+    # Word2vec on template text puts "excellent" and "awful" in the same contexts, so their vectors barely
+    # differ; GloVe, trained on billions of tokens, encodes polarity and topic as directions. These add
+    # such directions (a shared polarity axis, one axis per aspect) to the unit-norm word2vec vectors.
+    polarity_strength: float = 0.6
+    topic_strength: float = 0.4
+    # GloVe-6B-100d vectors have norms of about 4-7; the scale matters because the selector's gradient
+    # reaches it through e_t * z_t, so unit vectors would weaken it against the regularisers.
+    vector_norm: float = 5.0
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:10]
@@ -135,8 +154,9 @@ def _level(score: float) -> int:
 
 
 class _Writer:
-    def __init__(self, rng: np.random.Generator):
+    def __init__(self, rng: np.random.Generator, cfg: SynthConfig):
         self.rng = rng
+        self.cfg = cfg
 
     def pick(self, seq: list[str]) -> str:
         return seq[int(self.rng.integers(len(seq)))]
@@ -149,7 +169,7 @@ class _Writer:
             s = self.pick(SENTIMENT[4 - level if level in (0, 4) else (3 if level == 1 else 1)])
         else:
             template = self.pick(TEMPLATES)
-            if level != 2 and rng.random() < 0.6:
+            if level != 2 and rng.random() < self.cfg.aspect_word_share:
                 s = self.pick(pos_words if level > 2 else neg_words)
             else:
                 s = self.pick(SENTIMENT[level])
@@ -168,11 +188,11 @@ class _Writer:
         return text.split()
 
 
-def _scores(rng: np.random.Generator, n: int, cfg: SynthConfig, mean: float) -> np.ndarray:
+def _scores(rng: np.random.Generator, n: int, correlation: float, mean: float) -> np.ndarray:
     """(n, 5) scores on the 0.1 grid in [0.1, 1.0] from a shared latent quality."""
     shared = rng.standard_normal((n, 1))
     own = rng.standard_normal((n, len(ASPECTS)))
-    latent = np.sqrt(cfg.correlation) * shared + np.sqrt(1 - cfg.correlation) * own
+    latent = np.sqrt(correlation) * shared + np.sqrt(1 - correlation) * own
     return np.clip(np.round((mean + 0.2 * latent) * 10) / 10, 0.1, 1.0)
 
 
@@ -190,7 +210,7 @@ def _review(writer: _Writer, scores: np.ndarray, cfg: SynthConfig) -> tuple[list
     if rng.random() < 0.35:
         order = rng.permutation(len(sentences))
         sentences = [sentences[i] for i in order]
-    n_filler = int(min(rng.geometric(0.2), 25))
+    n_filler = int(min(rng.geometric(1.0 / cfg.mean_filler), 25))
     for _ in range(n_filler):
         sentences.insert(int(rng.integers(0, len(sentences) + 1)), (-1, writer.filler_sentence()))
     tokens: list[str] = []
@@ -216,12 +236,12 @@ def generate(out_dir: Path, config: SynthConfig | None = None) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
-    writer = _Writer(rng)
+    writer = _Writer(rng, cfg)
     train_mean = 0.25 + 0.5 * cfg.positive_share  # 0.6 gives ~70 % positive among labelled reviews
     texts_for_vectors: list[list[str]] = []
     for a in range(3):
         for part, n in (("train", cfg.n_train), ("heldout", cfg.n_dev)):
-            scores = _scores(rng, n, cfg, train_mean)
+            scores = _scores(rng, n, cfg.train_correlation, train_mean)
             lines = []
             for row in scores:
                 tokens, _ = _review(writer, row, cfg)
@@ -231,7 +251,7 @@ def generate(out_dir: Path, config: SynthConfig | None = None) -> None:
             with open(out_dir / f"reviews.aspect{a}.{part}.txt.gz", "wb") as raw:
                 with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
                     fh.write("".join(lines).encode("utf-8"))
-    scores = _scores(rng, cfg.n_test, cfg, 0.52)
+    scores = _scores(rng, cfg.n_test, cfg.correlation, 0.52)
     with open(out_dir / "annotations.json", "w", encoding="utf-8") as fh:
         for row in scores:
             tokens, spans = _review(writer, row, cfg)
@@ -252,7 +272,35 @@ def _train_vectors(texts: list[list[str]], path: Path, cfg: SynthConfig) -> None
         sentences=texts[:6000], vector_size=cfg.vector_size, window=5, min_count=1, workers=1, seed=cfg.seed % 2**31,
         epochs=5, hashfxn=_fixed_hash, sorted_vocab=1,
     )
-    model.wv.save_word2vec_format(str(path), binary=False)
+    wv = model.wv
+    wv.vectors = _with_semantic_axes(list(wv.index_to_key), wv.vectors, cfg)
+    wv.save_word2vec_format(str(path), binary=False)
+
+
+def _with_semantic_axes(words: list[str], vectors: np.ndarray, cfg: SynthConfig) -> np.ndarray:
+    """Unit-norm word2vec vectors plus GloVe-like semantic directions: shared sentiment words move along one
+    polarity axis; an aspect's own words move along that aspect's axis (topic), its sentiment words also along
+    the aspect's own polarity axis, so "gorgeous" is closer to "brilliant" than to "delicious"."""
+    rng = np.random.default_rng(cfg.seed + 1)
+    n_axes = 1 + 2 * len(ASPECTS)
+    axes = np.linalg.qr(rng.standard_normal((cfg.vector_size, n_axes)))[0].T  # orthonormal rows
+    out = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-6)
+    index = {w: i for i, w in enumerate(words)}
+    for level, group in enumerate(SENTIMENT):
+        for w in group:
+            if w in index:
+                out[index[w]] += cfg.polarity_strength * (level - 2) / 2 * axes[0]
+    for a, aspect in enumerate(ASPECTS):
+        topic, own_polarity = axes[1 + 2 * a], axes[2 + 2 * a]
+        neg, pos = ASPECT_SENTIMENT[aspect]
+        for w in NOUNS[aspect] + DESCRIPTORS[aspect] + neg + pos:
+            if w in index:
+                out[index[w]] += cfg.topic_strength * topic
+        for sign, group in ((-1.0, neg), (1.0, pos)):
+            for w in group:
+                if w in index:
+                    out[index[w]] += cfg.polarity_strength * sign * own_polarity
+    return (cfg.vector_norm * out).astype(np.float32)
 
 
 def synth_dir(root: Path, config: SynthConfig | None = None) -> Path:
