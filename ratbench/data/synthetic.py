@@ -123,6 +123,7 @@ class SynthConfig:
     # How often a sentence's sentiment word is specific to its aspect ("lacing ... gorgeous") rather than
     # shared by all aspects ("excellent"): shared words are what makes the shortcut through other aspects.
     aspect_word_share: float = 0.8
+    descriptor_lean: float = 0.8  # how often a descriptor agrees with the aspect's sentiment
     mean_filler: float = 3.0  # neutral sentences per review (geometric), the degenerate selector's food
     label_noise: float = 0.06  # share of target aspects whose text contradicts the score
     positive_share: float = 0.7  # train/dev are skewed positive like real beer; test is closer to balanced
@@ -153,6 +154,12 @@ def _level(score: float) -> int:
     return 4
 
 
+def descriptor_halves(aspect: str) -> tuple[list[str], list[str]]:
+    """(descriptors that lean positive, those that lean negative): alternate entries of the aspect's list."""
+    words = DESCRIPTORS[aspect]
+    return words[0::2], words[1::2]
+
+
 class _Writer:
     def __init__(self, rng: np.random.Generator, cfg: SynthConfig):
         self.rng = rng
@@ -175,10 +182,19 @@ class _Writer:
                 s = self.pick(SENTIMENT[level])
         s2_level = level if level != 2 else int(rng.choice([1, 2, 3]))
         text = template.format(
-            n=self.pick(NOUNS[aspect]), s=s, s2=self.pick(SENTIMENT[s2_level]), d=self.pick(DESCRIPTORS[aspect]),
+            n=self.pick(NOUNS[aspect]), s=s, s2=self.pick(SENTIMENT[s2_level]), d=self.descriptor(aspect, level),
             i=self.pick(INTENSIFIERS),
         )
         return text.split()
+
+    def descriptor(self, aspect: str, level: int) -> str:
+        """Descriptors lean with the score, as in real reviews ("thin", "murky" vs "thick", "clear"): drawn
+        from the matching half of the aspect's list with probability `descriptor_lean`."""
+        good, bad = descriptor_halves(aspect)
+        if level == 2:
+            return self.pick(good + bad)
+        lean = self.rng.random() < self.cfg.descriptor_lean
+        return self.pick(good if (level > 2) == lean else bad)
 
     def filler_sentence(self) -> list[str]:
         template = self.pick(FILLER)
@@ -297,6 +313,11 @@ def _with_semantic_axes(words: list[str], vectors: np.ndarray, cfg: SynthConfig)
             if w in index:
                 out[index[w]] += cfg.topic_strength * topic
         for sign, group in ((-1.0, neg), (1.0, pos)):
+            for w in group:
+                if w in index:
+                    out[index[w]] += cfg.polarity_strength * sign * own_polarity
+        good, bad = descriptor_halves(aspect)
+        for sign, group in ((-0.5, bad), (0.5, good)):  # connotation: weaker than an outright judgement
             for w in group:
                 if w in index:
                     out[index[w]] += cfg.polarity_strength * sign * own_polarity
