@@ -29,6 +29,7 @@ class Job:
     data_root: str
     results: str
     seeds_requested: list[int]
+    resume: bool = True
 
     @property
     def path(self) -> Path:
@@ -76,7 +77,23 @@ def _corpus(name: str, root: str):
 
 
 def run_job(job: Job, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train one model and write its record; never raises for a failed run (it is recorded instead)."""
+    """Train one model and write its record; never raises for a failed run (it is recorded instead).
+
+    Returns a record with status `skipped` when another process holds the run's lock, or the existing record
+    when another process finished the run while this one waited in the queue.
+    """
+    from ratbench.results.lock import run_lock
+    from ratbench.results.record import is_finished, load_record
+
+    with run_lock(job.path) as acquired:
+        if not acquired:
+            return {"status": "skipped", "error": "being trained by another ratbench process"}
+        if job.resume and is_finished(job.path):
+            return load_record(job.path)
+        return _train_and_record(job, on_epoch)
+
+
+def _train_and_record(job: Job, on_epoch: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     import torch
 
     from ratbench.engine import Engine, resolve_device

@@ -81,3 +81,27 @@ def test_unknown_names_are_one_paragraph_errors(tmp_path):
     assert "Traceback" not in r.output
     r = CliRunner().invoke(app, ["run", "--set", "lamda_sparsity=2", "--results", str(tmp_path)])
     assert r.exit_code == 1 and "lambda_sparsity" in r.output
+
+
+def test_a_run_locked_by_another_process_is_left_alone(tmp_path, toy_data):
+    from ratbench.results.lock import run_lock
+    from ratbench.runner import plan
+
+    out = tmp_path / "res"
+    jobs = plan(["rnp"], ["synth-aroma"], [1, 2], "smoke", {"hidden_size": 16, "epochs": 2}, None, "cpu",
+                tmp_path, out)
+    with run_lock(jobs[0].path) as mine:
+        assert mine
+        with run_lock(jobs[0].path) as theirs:  # a second open file description conflicts, as across processes
+            assert not theirs
+        r = CliRunner().invoke(app, ["run", "--methods", "rnp", "--datasets", "synth-aroma", "--seeds", "1,2",
+                                     "--profile", "smoke", "--set", "hidden_size=16", "--set", "epochs=2",
+                                     "--results", str(out)])
+        assert r.exit_code == 0, r.output
+        assert "another ratbench process" in r.output and "rnp synth-aroma s1" in r.output
+        assert not jobs[0].path.exists() and jobs[1].path.exists() and len(toy_data) == 1
+    # the holder went away (the OS drops its lock even after kill -9): the same command finishes the grid
+    r = CliRunner().invoke(app, ["run", "--methods", "rnp", "--datasets", "synth-aroma", "--seeds", "1,2",
+                                 "--profile", "smoke", "--set", "hidden_size=16", "--set", "epochs=2",
+                                 "--results", str(out)])
+    assert r.exit_code == 0 and jobs[0].path.exists() and len(toy_data) == 2

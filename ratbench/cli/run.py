@@ -60,6 +60,8 @@ def register(app: typer.Typer) -> None:
         grid = plan(expand_methods(methods), expand_datasets(datasets), parse_int_list(seeds), profile,
                     parse_overrides(set_ or []), epochs, device, root, out)
         todo = [j for j in grid if not (resume and is_finished(j.path))]
+        for j in todo:
+            j.resume = resume
         skipped = len(grid) - len(todo)
         console.print(f"[bold]ratbench run[/]: {len(grid)} runs ({skipped} already finished, {len(todo)} to train), "
                       f"profile {profile}, results in {out}")
@@ -72,13 +74,17 @@ def register(app: typer.Typer) -> None:
 
         for name in dict.fromkeys(j.dataset for j in todo):
             load_corpus(name, root)
-        failures = _run_local(todo, jobs, console) if jobs > 1 else _run_serial(todo, console)
-        done = len(todo) - len(failures)
+        outcomes = _run_local(todo, jobs, console) if jobs > 1 else _run_serial(todo, console)
+        failures = [(label, err) for label, status, err in outcomes if status == "failed"]
+        elsewhere = [label for label, status, _ in outcomes if status == "skipped"]
+        done = len(todo) - len(outcomes)
         console.print(f"Finished {done} of {len(todo)} runs; records in {out / 'runs'}.")
         for label, error in failures:
             console.print(f"[red]failed[/] {label}: {error}")
         if failures:
             console.print("Failed runs are recorded with their error; rerunning the same command retries them.")
+        if elsewhere:
+            console.print(f"Left to another ratbench process training them now: {', '.join(elsewhere)}.")
         console.print(f"Next: ratbench report --results {out}")
 
 
@@ -103,7 +109,8 @@ def _epoch_info(row: dict) -> str:
     return f"dev acc {row['dev_acc']:.1f} S {row['dev_S']:.1f}"
 
 
-def _run_serial(todo, console) -> list[tuple[str, str]]:
+def _run_serial(todo, console) -> list[tuple[str, str, str]]:
+    """Runs one after another; returns (label, status, error) of every run that did not finish here."""
     from ratbench.runner import run_job
 
     failures = []
@@ -118,12 +125,12 @@ def _run_serial(todo, console) -> list[tuple[str, str]]:
             record = run_job(job, on_epoch=on_epoch)
             progress.update(task, completed=job.config.epochs, visible=record["status"] == "finished")
             if record["status"] != "finished":
-                failures.append((job.label, record.get("error", "unknown error")))
+                failures.append((job.label, record["status"], record.get("error") or "unknown error"))
             progress.update(overall, advance=1)
     return failures
 
 
-def _run_local(todo, jobs: int, console) -> list[tuple[str, str]]:
+def _run_local(todo, jobs: int, console) -> list[tuple[str, str, str]]:
     import multiprocessing as mp
     import os
     import queue as queue_mod
@@ -151,7 +158,7 @@ def _run_local(todo, jobs: int, console) -> list[tuple[str, str]]:
                     res = fut.result()
                     progress.update(overall, advance=1)
                     if res["status"] != "finished":
-                        failures.append((res["label"], res.get("error") or "unknown error"))
+                        failures.append((res["label"], res["status"], res.get("error") or "unknown error"))
             while not q.empty():
                 label, row = q.get()
                 progress.update(tasks[label], advance=1, info=_epoch_info(row))
