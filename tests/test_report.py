@@ -104,3 +104,16 @@ def test_published_numbers_and_tex(results):
 def test_no_records_is_a_clear_error(tmp_path):
     r = CliRunner().invoke(app, ["report", "--results", str(tmp_path)])
     assert r.exit_code == 1 and "No run records" in r.output and "ratbench run" in r.output
+
+
+def test_corrupt_and_future_records_are_skipped_with_a_warning(results):
+    bad = results / "runs" / "beer-appearance" / "rnp" / "seed9-deadbeef00.json"
+    bad.write_text('{"schema_version": 1, "status": "fini')
+    future = results / "runs" / "beer-appearance" / "ver" / "seed9-deadbeef00.json"
+    future.write_text(json.dumps({"schema_version": 99, "status": "finished", "dataset": "beer-appearance",
+                                  "method": "ver", "seed": 9, "config_hash": "deadbeef00"}))
+    r = _run("--results", str(results))
+    assert f"Skipping {bad}" in r.output and "not valid JSON" in r.output
+    assert f"Skipping {future}" in r.output and "newer than this ratbench" in r.output
+    summary = pd.read_csv(results / "summary.csv")
+    assert set(summary["n"]) == {3}  # the two bad files did not count as seeds

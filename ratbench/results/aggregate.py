@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ratbench.errors import RatbenchError
-from ratbench.results.record import load_record
+from ratbench.results.record import SCHEMA_VERSION, load_record
 
 MAIN_METRICS = ["S", "Acc", "P", "R", "F1"]
 
@@ -22,13 +22,47 @@ def load_records(results: Path) -> list[dict[str, Any]]:
                             "--results at the directory that holds runs/.")
     records = []
     for p in paths:
-        try:
-            rec = load_record(p)
-        except json.JSONDecodeError as err:
-            raise RatbenchError(f"{p} is not valid JSON ({err.msg}); delete it and rerun that run.") from None
+        problem = _record_problem(p)
+        if problem:
+            _warn(f"Skipping {p}: {problem}")
+            continue
+        rec = load_record(p)
         rec["_path"] = str(p)
         records.append(rec)
+    if not records:
+        raise RatbenchError(f"None of the {len(paths)} run records under {Path(results) / 'runs'} could be read "
+                            "(see the warnings above); rerun those runs with `ratbench run`.")
     return records
+
+
+REQUIRED_FIELDS = ("dataset", "method", "seed", "config_hash", "status")
+
+
+def _record_problem(path: Path) -> str | None:
+    """Why a record cannot be used (None when it can): corrupt, from a newer ratbench, or incomplete."""
+    try:
+        rec = load_record(path)
+    except (OSError, UnicodeDecodeError) as err:
+        return f"cannot be read ({err}); delete it and rerun that run"
+    except json.JSONDecodeError as err:
+        return f"not valid JSON ({err.msg} at line {err.lineno}); delete it and rerun that run"
+    if not isinstance(rec, dict):
+        return "not a RunRecord object; delete it and rerun that run"
+    version = rec.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        return (f"schema version {version!r} is newer than this ratbench understands ({SCHEMA_VERSION}); "
+                "upgrade ratbench (pip install -U ratbench) to read it")
+    missing = [k for k in REQUIRED_FIELDS if k not in rec]
+    if missing:
+        return f"lacks the field(s) {', '.join(missing)}; delete it and rerun that run"
+    return None
+
+
+def _warn(message: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, soft_wrap=True).print(f"[yellow]Warning:[/] {escape(message)}", highlight=False)
 
 
 def _labels(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
