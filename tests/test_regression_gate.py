@@ -1,0 +1,38 @@
+"""The project's own regression gate: RNP and VER on synth-appearance must hold against the committed baseline.
+
+This is what `ratbench check` is for in users' CI, applied to ratbench itself: a change that degrades either
+method on the synthetic corpus fails the test suite (and so .ci/run). About 3 minutes on 2 CPU cores; skip it
+locally with `pytest -m "not gate"`. The tolerances are wider than the CLI defaults because another CPU
+(other vector instructions, other thread counts) can change the training trajectory slightly; they still
+catch what breaks a method (sparsity off target, selection back to random).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ratbench.cli.app import app
+
+BASELINE = Path(__file__).resolve().parents[1] / "results" / "synth-quick" / "summary.csv"
+GATE_TOLERANCE = "f1=8,s=3,acc=5"
+
+
+@pytest.mark.gate
+def test_quick_profile_holds_against_the_committed_baseline(tmp_path):
+    runner = CliRunner()
+    out, data = tmp_path / "results", tmp_path / "data"
+    r = runner.invoke(app, ["run", "--methods", "rnp,ver", "--datasets", "synth-appearance", "--seeds", "1,2",
+                            "--profile", "quick", "--jobs", "2", "--set", "num_threads=1",
+                            "--data-root", str(data), "--results", str(out)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["report", "--results", str(out)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["check", "--baseline", str(BASELINE), "--results", str(out), "--datasets",
+                            "synth-appearance", "--tolerance", GATE_TOLERANCE, "--format", "json"])
+    result = json.loads(r.output)
+    assert r.exit_code == 0, [c for c in result["cells"] if c["status"] != "ok"]
+    assert len(result["cells"]) == 6  # rnp and ver x S, Acc, F1
