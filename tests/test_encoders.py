@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from ratbench.models.encoders import BiGRU, reverse_within_length
+from ratbench.models.encoders import FUSE_MAX_HIDDEN, BiGRU, reverse_within_length
 
 
 def test_reverse_within_length():
@@ -33,3 +34,23 @@ def test_masked_equals_packed_and_ignores_padding_content():
     padded = gru(x * real, lengths)
     assert not torch.allclose(padded[1, :4, 3:], masked[1, :4, 3:], atol=1e-4)
     assert torch.allclose(padded[0], masked[0], atol=1e-6)  # full-length row: identical
+
+
+@pytest.mark.parametrize("hidden", [8, 2 * (FUSE_MAX_HIDDEN + 1)])
+def test_masked_mode_has_the_gradients_of_packed_mode(hidden):
+    """`masked` (fused into one block-diagonal GRU at small widths) gives packed mode's loss and gradients."""
+    torch.manual_seed(1)
+    gru = BiGRU(5, hidden, "masked")
+    x = torch.randn(3, 9, 5)
+    lengths = torch.tensor([9, 5, 1])
+    real = (torch.arange(9)[None, :] < lengths[:, None]).unsqueeze(-1)
+    grads = {}
+    for mode in ("masked", "packed"):
+        gru.mode = mode
+        gru.zero_grad()
+        (gru(x * real, lengths) * real).pow(2).sum().backward()
+        grads[mode] = [p.grad.clone() for p in gru.parameters()]
+    for a, b in zip(grads["masked"], grads["packed"]):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert [n for n, _ in gru.named_parameters()] == [f"{d}.{w}_l0" for d in ("fwd", "bwd") for w in
+                                                      ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
