@@ -105,3 +105,52 @@ def test_a_run_locked_by_another_process_is_left_alone(tmp_path, toy_data):
                                  "--profile", "smoke", "--set", "hidden_size=16", "--set", "epochs=2",
                                  "--results", str(out)])
     assert r.exit_code == 0 and jobs[0].path.exists() and len(toy_data) == 2
+
+
+def test_sigkill_mid_grid_loses_only_the_run_in_progress(tmp_path, toy_data):
+    """A real `ratbench run` process is killed with SIGKILL after its first record; the same command then
+    trains exactly the missing runs, and every record is complete and valid."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    if not hasattr(signal, "SIGKILL"):
+        pytest.skip("no SIGKILL on this platform")
+    out = tmp_path / "res"
+    args = [*ARGS, "--results", str(out)]
+    child = (
+        "import sys, ratbench.runner as r, ratbench.data.prepare as p\n"
+        "from tests.toy import toy_corpus\n"
+        "T = toy_corpus(n_train=300, n_dev=100, n_test=100)\n"
+        "r._corpus = lambda name, root: T\n"
+        "p.load_corpus = lambda name, root: T\n"
+        "from ratbench.cli.app import app\n"
+        "app(sys.argv[1:])\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", child, *args], cwd=repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not _records(out) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {p: p.read_bytes() for p in _records(out)}
+    assert 1 <= len(before) < 4, "the grid should have been killed after its first record"
+    assert proc.returncode == -signal.SIGKILL
+
+    r = CliRunner().invoke(app, [*args])
+    assert r.exit_code == 0, r.output
+    assert len(toy_data) == 4 - len(before)  # only the runs without a record were trained
+    recs = _records(out)
+    assert len(recs) == 4
+    for p in recs:
+        rec = json.loads(p.read_text())
+        assert rec["status"] == "finished" and rec["metrics"]["F1"] >= 0
+    for p, data in before.items():  # finished runs were not redone
+        assert p.read_bytes() == data
+    assert not list(out.rglob("*.part"))
