@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import typing
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -59,6 +61,14 @@ _UNHASHED = {"num_threads"}
 
 
 def _profile_text(name: str) -> str:
+    """A packaged profile by name, or the user's own YAML file by path (`--profile my-profile.yaml`)."""
+    path = Path(name).expanduser()
+    if name.endswith((".yaml", ".yml")) or path.is_file():
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise RatbenchError(f"Cannot read the profile file {path}: {err.strerror}. Check the path, or use "
+                                "a packaged profile (ratbench list profiles).") from None
     try:
         return resources.files("ratbench.profiles").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -67,10 +77,22 @@ def _profile_text(name: str) -> str:
 
 
 def load_profile(name: str) -> dict[str, Any]:
-    data = yaml.safe_load(_profile_text(name)) or {}
-    data.setdefault("defaults", {})
-    data.setdefault("datasets", {})
-    data.setdefault("methods", {})
+    try:
+        data = yaml.safe_load(_profile_text(name)) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise RatbenchError(f"The profile {name} is not valid YAML{where}: {problem}. Fix that line; the "
+                            "packaged profiles (ratbench/profiles/*.yaml) show the expected layout.") from None
+    if not isinstance(data, dict):
+        raise RatbenchError(f"The profile {name} must be a YAML mapping with `defaults`, `datasets` and "
+                            f"`methods` sections, got {type(data).__name__}.")
+    for section in ("defaults", "datasets", "methods"):
+        data[section] = data.get(section) or {}
+        if not isinstance(data[section], dict):
+            raise RatbenchError(f"The profile {name}: `{section}` must be a mapping, got "
+                                f"{type(data[section]).__name__}.")
     return data
 
 
@@ -148,22 +170,53 @@ def resolve(
     for layer in layers:
         unknown = [k for k in layer if k not in ENGINE_KEYS and k not in params]
         if unknown:
-            raise RatbenchError(f"Profile {profile!r} sets unknown keys {unknown} for {method} on {dataset}.")
+            hint = suggest(unknown[0], sorted([*ENGINE_KEYS, *params]))
+            raise RatbenchError(f"Profile {profile!r} sets unknown keys {unknown} for {method} on {dataset}.{hint}")
         _apply(cfg, params, layer, method)
     if epochs is not None:
         cfg["epochs"] = epochs
     _apply(cfg, params, overrides or {}, method)
-    for key, default in dataclasses.asdict(RunConfig()).items():
-        value = cfg.get(key)
-        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            cfg[key] = float(value)
-        elif isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
-            if not value.is_integer():
-                raise RatbenchError(f"{key} must be a whole number, got {value}.")
-            cfg[key] = int(value)
+    hints = typing.get_type_hints(RunConfig)
+    for key in ENGINE_KEYS:
+        cfg[key] = _typed(key, cfg[key], _allowed_types(hints[key]), profile)
+    for key, default in method_defaults.items():
+        if default is not None:
+            params[key] = _typed(f"{method}.{key}", params[key], (type(default),), profile)
     config = RunConfig(**cfg, method_params=params)
     validate(config)
     return config
+
+
+def _allowed_types(annotation: Any) -> tuple[type, ...]:
+    """`float | None` -> (float, NoneType); `int` -> (int,)."""
+    args = typing.get_args(annotation)
+    return tuple(a for a in args if isinstance(a, type)) if args else (annotation,)
+
+
+_TYPE_WORDS = {float: "a number", int: "a whole number", bool: "true/false", str: "text", type(None): "null"}
+
+
+def _typed(key: str, value: Any, allowed: tuple[type, ...], profile: str) -> Any:
+    """The value converted to the setting's type (3 -> 3.0 for a float, 2.0 -> 2 for an int), or a one-line
+    error naming the setting, the expected type and where values come from."""
+    if value is None and type(None) in allowed:
+        return None
+    if bool in allowed:
+        if isinstance(value, bool):
+            return value
+    elif float in allowed and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif int in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif int in allowed and isinstance(value, float) and value.is_integer():
+        return int(value)
+    elif str in allowed and isinstance(value, str):
+        return value
+    elif not allowed or object in allowed or dict in allowed and isinstance(value, dict):
+        return value
+    names = " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in allowed)
+    raise RatbenchError(f"Setting {key} must be {names}, got {value!r}. Fix the --set value or the profile "
+                        f"{profile!r} (e.g. --set {key.split('.')[-1]}=...).")
 
 
 def validate(cfg: RunConfig) -> None:

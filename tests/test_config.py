@@ -29,3 +29,38 @@ def test_hash_ignores_threads_but_not_hyperparameters():
     assert config_hash(a, "rnp", "x") == config_hash(b, "rnp", "x")
     assert config_hash(a, "rnp", "x") != config_hash(RunConfig(lr=2e-4), "rnp", "x")
     assert config_hash(a, "rnp", "x") != config_hash(a, "ver", "x")
+
+
+def test_ill_typed_settings_are_errors_and_numbers_are_converted():
+    ver = {"p_flip": 0.3, "count_mode": "batch_mean"}
+    with pytest.raises(RatbenchError, match="lr must be a number, got 'abc'"):
+        resolve("quick", "rnp", "synth-aroma", {}, parse_overrides(["lr=abc"]))
+    with pytest.raises(RatbenchError, match="epochs must be a whole number, got 2.5"):
+        resolve("quick", "rnp", "synth-aroma", {}, parse_overrides(["epochs=2.5"]))
+    with pytest.raises(RatbenchError, match="ver.p_flip must be a number"):
+        resolve("quick", "ver", "synth-aroma", ver, parse_overrides(["p_flip=high"]))
+    with pytest.raises(RatbenchError, match="faithfulness must be true/false"):
+        resolve("quick", "rnp", "synth-aroma", {}, parse_overrides(["faithfulness=3"]))
+    cfg = resolve("quick", "ver", "synth-aroma", ver, parse_overrides(["lr=1", "epochs=4.0", "p_flip=1",
+                                                                       "target_sparsity=null"]))
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.epochs == 4 and isinstance(cfg.epochs, int)
+    assert cfg.method_params["p_flip"] == 1.0 and cfg.target_sparsity is None
+
+
+def test_profile_from_a_users_file_and_malformed_yaml(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("defaults:\n  lr: 2.0e-3\n  epochs: 3\nmethods:\n  ver:\n    defaults: {p_flip: 0.4}\n")
+    cfg = resolve(str(mine), "ver", "synth-aroma", {"p_flip": 0.3, "count_mode": "batch_mean"})
+    assert cfg.lr == 2e-3 and cfg.epochs == 3 and cfg.method_params["p_flip"] == 0.4
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("defaults:\n  lr: 1e-3\n  epochs: [3\n")
+    with pytest.raises(RatbenchError, match=r"not valid YAML at line 4"):
+        resolve(str(bad), "rnp", "synth-aroma", {})
+    bad.write_text("defaults:\n  lamda_sparsity: 3\n")
+    with pytest.raises(RatbenchError, match="Did you mean 'lambda_sparsity'"):
+        resolve(str(bad), "rnp", "synth-aroma", {})
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(RatbenchError, match="must be a YAML mapping"):
+        resolve(str(bad), "rnp", "synth-aroma", {})
+    with pytest.raises(RatbenchError, match="Cannot read the profile file"):
+        resolve(str(tmp_path / "missing.yaml"), "rnp", "synth-aroma", {})

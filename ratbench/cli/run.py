@@ -31,7 +31,8 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--datasets", "-d", help="Comma list or group (synth, beer, hotel, all).")
         ] = "synth",
         seeds: Annotated[str, typer.Option("--seeds", help="e.g. 1-5 or 1,3.")] = "1-5",
-        profile: Annotated[str, typer.Option("--profile", help="quick, paper or smoke.")] = "quick",
+        profile: Annotated[str, typer.Option(
+            "--profile", help="quick, paper, smoke, or a path to your own profile YAML.")] = "quick",
         epochs: Annotated[int | None, typer.Option("--epochs", help="Override the profile's epoch budget.")] = None,
         device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
         jobs: Annotated[int, typer.Option("--jobs", help="Runs trained in parallel (processes).")] = 1,
