@@ -116,3 +116,17 @@ def test_filters_restrict_the_comparison(tmp_path):
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["check", "--baseline", str(b), "--current", str(c), "--methods", "rpn"])
     assert res.exit_code == 1 and "Did you mean" in res.output
+
+
+def test_two_seeds_have_enough_power_for_a_sparsity_drift():
+    """The measured case that Welch's t-test let pass (p = 0.053): S 14.9 (1.6) -> 26.3 (0.4), 2 seeds each.
+    z = 11.4 / sqrt(1.6^2/2 + 0.4^2/2) = 9.8, two-sided p ~ 1e-22: a regression. A 2-point drift with the
+    same spread (z = 1.71, two-sided p = 0.086) is explained by the seeds."""
+    def frame(mean: float, std: float) -> pd.DataFrame:
+        return pd.DataFrame([{"dataset": "d", "method": "rnp", "metric": "S", "mean": mean, "std": std, "n": 2}])
+
+    tol = parse_tolerance("s=1")
+    cell = compare(frame(14.9, 1.6), frame(26.3, 0.4), tol).cells[0]
+    assert cell.status == "regression" and cell.p_value < 1e-6
+    cell = compare(frame(14.9, 1.6), frame(16.9, 0.4), tol).cells[0]
+    assert cell.status == "within-spread" and cell.p_value == pytest.approx(0.0863, abs=1e-3)

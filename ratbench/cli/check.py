@@ -29,8 +29,9 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     ) -> None:
         """Compare per dataset x method x metric. A cell is a regression when it is worse than the baseline
-        by more than its tolerance AND the seeds do not explain the gap (Welch's t-test over the seeds,
-        p < alpha; one-sided for Acc/P/R/F1, two-sided for S; tolerance alone with fewer than 2 seeds).
+        by more than its tolerance AND the seeds do not explain the gap (z-test of the difference of seed
+        means, standard error from both sides' seed stds, p < alpha; one-sided for Acc/P/R/F1, two-sided
+        for S; tolerance alone with fewer than 2 seeds).
         Exit 0: all hold; 3: a regression; 1: the files do not match up (missing cells are listed)."""
         from rich.console import Console
 
