@@ -212,7 +212,7 @@ def _typed(key: str, value: Any, allowed: tuple[type, ...], profile: str) -> Any
         return int(value)
     elif str in allowed and isinstance(value, str):
         return value
-    elif not allowed or object in allowed or dict in allowed and isinstance(value, dict):
+    elif not set(allowed) & set(_TYPE_WORDS) and isinstance(value, allowed):  # e.g. a list default
         return value
     names = " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in allowed)
     raise RatbenchError(f"Setting {key} must be {names}, got {value!r}. Fix the --set value or the profile "

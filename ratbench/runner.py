@@ -52,6 +52,7 @@ def plan(
     device: str,
     data_root: Path,
     results: Path,
+    resume: bool = True,
 ) -> list[Job]:
     from ratbench.config import check_override_keys, resolve
     from ratbench.methods import METHODS
@@ -65,7 +66,7 @@ def plan(
             h = config_hash(cfg, method, dataset)
             for seed in seeds:
                 jobs.append(Job(dataset, method, seed, profile, cfg, h, device, str(data_root), str(results),
-                                list(seeds)))
+                                list(seeds), resume))
     return jobs
 
 

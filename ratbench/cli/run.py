@@ -59,10 +59,8 @@ def register(app: typer.Typer) -> None:
         root = _data_root(data_root)
         out = results_root(results)
         grid = plan(expand_methods(methods), expand_datasets(datasets), parse_int_list(seeds), profile,
-                    parse_overrides(set_ or []), epochs, device, root, out)
+                    parse_overrides(set_ or []), epochs, device, root, out, resume)
         todo = [j for j in grid if not (resume and is_finished(j.path))]
-        for j in todo:
-            j.resume = resume
         skipped = len(grid) - len(todo)
         console.print(f"[bold]ratbench run[/]: {len(grid)} runs ({skipped} already finished, {len(todo)} to train), "
                       f"profile {profile}, results in {out}")
@@ -114,7 +112,7 @@ def _run_serial(todo, console) -> list[tuple[str, str, str]]:
     """Runs one after another; returns (label, status, error) of every run that did not finish here."""
     from ratbench.runner import run_job
 
-    failures = []
+    outcomes = []
     with _progress(console) as progress:
         overall = progress.add_task("runs", total=len(todo), info="")
         for i, job in enumerate(todo, 1):
@@ -126,9 +124,9 @@ def _run_serial(todo, console) -> list[tuple[str, str, str]]:
             record = run_job(job, on_epoch=on_epoch)
             progress.update(task, completed=job.config.epochs, visible=record["status"] == "finished")
             if record["status"] != "finished":
-                failures.append((job.label, record["status"], record.get("error") or "unknown error"))
+                outcomes.append((job.label, record["status"], record.get("error") or "unknown error"))
             progress.update(overall, advance=1)
-    return failures
+    return outcomes
 
 
 def _run_local(todo, jobs: int, console) -> list[tuple[str, str, str]]:
@@ -139,7 +137,7 @@ def _run_local(todo, jobs: int, console) -> list[tuple[str, str, str]]:
 
     os.environ["RATBENCH_JOBS"] = str(jobs)
     ctx = mp.get_context("spawn")
-    failures = []
+    outcomes = []
     with ctx.Manager() as manager, _progress(console) as progress:
         q = manager.Queue()
         overall = progress.add_task("runs", total=len(todo), info="")
@@ -159,7 +157,7 @@ def _run_local(todo, jobs: int, console) -> list[tuple[str, str, str]]:
                     res = fut.result()
                     progress.update(overall, advance=1)
                     if res["status"] != "finished":
-                        failures.append((res["label"], res["status"], res.get("error") or "unknown error"))
+                        outcomes.append((res["label"], res["status"], res.get("error") or "unknown error"))
             while not q.empty():
                 label, row = q.get()
                 progress.update(tasks[label], advance=1, info=_epoch_info(row))
@@ -171,4 +169,4 @@ def _run_local(todo, jobs: int, console) -> list[tuple[str, str, str]]:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
-    return failures
+    return outcomes

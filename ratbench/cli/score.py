@@ -8,6 +8,20 @@ from typing import Annotated
 
 import typer
 
+# the printed rows, grouped by the definition (results.eraser.DEFINITIONS) each number follows
+ROWS = {
+    "token_p/r/f1 (micro)": ("token_p", "token_r", "token_f1"),
+    "token_p/r/f1 (macro)": ("token_p_macro", "token_r_macro", "token_f1_macro"),
+    "sparsity": ("sparsity",),
+    "iou_f1": ("iou_p", "iou_r", "iou_f1", "iou_f1_macro"),
+    "auprc": ("auprc",),
+    "accuracy": ("accuracy",),
+    "comprehensiveness": ("comprehensiveness",),
+    "sufficiency": ("sufficiency",),
+    "aopc": ("comprehensiveness_aopc", "sufficiency_aopc", "comprehensiveness_aopc_eraser_script",
+             "sufficiency_aopc_eraser_script"),
+}
+
 
 def register(app: typer.Typer) -> None:
     @app.command("score")
@@ -37,20 +51,11 @@ def register(app: typer.Typer) -> None:
         table.add_column("value", justify="right")
         table.add_column("definition")
         keys: dict[str, int] = {}
-        groups = [
-            ("token_p", "token_p/r/f1 (micro)"), ("token_r", "token_p/r/f1 (micro)"),
-            ("token_f1", "token_p/r/f1 (micro)"), ("token_p_macro", "token_p/r/f1 (macro)"),
-            ("token_r_macro", "token_p/r/f1 (macro)"), ("token_f1_macro", "token_p/r/f1 (macro)"),
-            ("sparsity", "sparsity"), ("iou_p", "iou_f1"), ("iou_r", "iou_f1"), ("iou_f1", "iou_f1"),
-            ("iou_f1_macro", "iou_f1"), ("auprc", "auprc"), ("accuracy", "accuracy"),
-            ("comprehensiveness", "comprehensiveness"), ("sufficiency", "sufficiency"),
-            ("comprehensiveness_aopc", "aopc"), ("sufficiency_aopc", "aopc"),
-            ("comprehensiveness_aopc_eraser_script", "aopc"), ("sufficiency_aopc_eraser_script", "aopc"),
-        ]
-        for key, definition in groups:
-            if key in out:
-                number = keys.setdefault(definition, len(keys) + 1)
-                table.add_row(key, f"{out[key]:.4f}", f"[{number}]")
+        for definition, names in ROWS.items():
+            for key in names:
+                if key in out:
+                    number = keys.setdefault(definition, len(keys) + 1)
+                    table.add_row(key, f"{out[key]:.4f}", f"[{number}]")
         console = Console(soft_wrap=True)
         console.print(table)
         for definition, number in keys.items():

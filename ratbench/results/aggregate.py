@@ -22,11 +22,10 @@ def load_records(results: Path) -> list[dict[str, Any]]:
                             "--results at the directory that holds runs/.")
     records = []
     for p in paths:
-        problem = _record_problem(p)
+        rec, problem = _read_usable(p)
         if problem:
             _warn(f"Skipping {p}: {problem}")
             continue
-        rec = load_record(p)
         rec["_path"] = str(p)
         records.append(rec)
     if not records:
@@ -38,24 +37,25 @@ def load_records(results: Path) -> list[dict[str, Any]]:
 REQUIRED_FIELDS = ("dataset", "method", "seed", "config_hash", "status")
 
 
-def _record_problem(path: Path) -> str | None:
-    """Why a record cannot be used (None when it can): corrupt, from a newer ratbench, or incomplete."""
+def _read_usable(path: Path) -> tuple[Any, str | None]:
+    """The record and None, or whatever was read and why it cannot be used: corrupt, from a newer
+    ratbench, or incomplete."""
     try:
         rec = load_record(path)
     except (OSError, UnicodeDecodeError) as err:
-        return f"cannot be read ({err}); delete it and rerun that run"
+        return None, f"cannot be read ({err}); delete it and rerun that run"
     except json.JSONDecodeError as err:
-        return f"not valid JSON ({err.msg} at line {err.lineno}); delete it and rerun that run"
+        return None, f"not valid JSON ({err.msg} at line {err.lineno}); delete it and rerun that run"
     if not isinstance(rec, dict):
-        return "not a RunRecord object; delete it and rerun that run"
+        return rec, "not a RunRecord object; delete it and rerun that run"
     version = rec.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        return (f"schema version {version!r} is newer than this ratbench understands ({SCHEMA_VERSION}); "
-                "upgrade ratbench (pip install -U ratbench) to read it")
+        return rec, (f"schema version {version!r} is newer than this ratbench understands ({SCHEMA_VERSION}); "
+                     "upgrade ratbench (pip install -U ratbench) to read it")
     missing = [k for k in REQUIRED_FIELDS if k not in rec]
     if missing:
-        return f"lacks the field(s) {', '.join(missing)}; delete it and rerun that run"
-    return None
+        return rec, f"lacks the field(s) {', '.join(missing)}; delete it and rerun that run"
+    return rec, None
 
 
 def _warn(message: str) -> None:
