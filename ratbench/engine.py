@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,7 @@ class Engine:
         device: torch.device,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
         on_step: Callable[[int, int], None] | None = None,
+        context: dict[str, Any] | None = None,
     ):
         self.method = method
         self.config = config
@@ -85,6 +86,7 @@ class Engine:
         self.train = limit_split(corpus.train, config.train_limit)
         self.dev = limit_split(corpus.dev, config.dev_limit)
         self.test = limit_split(corpus.test, config.test_limit)
+        method.prepare(corpus, self.train, {"seed": seed, **(context or {})})
         seed_everything(seed)
         self.model = method.build_model(torch.from_numpy(corpus.vectors)).to(device)
         self.optimizers = method.build_optimizers(self.model)
@@ -98,21 +100,33 @@ class Engine:
         return gen
 
     @torch.inference_mode()
-    def evaluate(self, batches: list[Batch], gold: bool, full_text: bool = False) -> dict[str, float]:
+    def evaluate(
+        self, batches: list[Batch], gold: bool, full_text: bool = False, explain: bool = True
+    ) -> dict[str, float]:
+        """One pass: accuracy, sparsity and (with `gold`) overlap with the human rationale. Without `explain`
+        only the classification is computed and rationale metrics are NaN (costly post-hoc explainers)."""
         self.model.eval()
         gen = self._generator()
-        acc, full_acc, overlap = Accuracy(), Accuracy(), TokenOverlap()
+        post_hoc = self.method.post_hoc
+        acc, full_acc, rat_acc, overlap = Accuracy(), Accuracy(), Accuracy(), TokenOverlap()
         for batch in batches:
-            z, logits, _ = self.method.rationale(self.model, batch, gen)
+            if explain:
+                z, logits, _ = self.method.rationale(self.model, batch, gen)
+            else:
+                logits, z = self.method.classify(self.model, batch), None
             acc.update(logits.argmax(-1).cpu().numpy(), batch.labels.cpu().numpy())
-            mask = batch.mask.cpu().numpy()
-            g = batch.gold.cpu().numpy() if (gold and batch.gold is not None) else np.zeros_like(mask)
-            overlap.update(z.cpu().numpy(), g, mask)
+            if post_hoc and explain:
+                on_rationale = self.method.predict_with(self.model, batch, z)
+                rat_acc.update(on_rationale.argmax(-1).cpu().numpy(), batch.labels.cpu().numpy())
+            if z is not None:
+                mask = batch.mask.cpu().numpy()
+                g = batch.gold.cpu().numpy() if (gold and batch.gold is not None) else np.zeros_like(mask)
+                overlap.update(z.cpu().numpy(), g, mask)
             if full_text:
                 full = self.method.predict_with(self.model, batch, torch.ones_like(batch.mask))
                 full_acc.update(full.argmax(-1).cpu().numpy(), batch.labels.cpu().numpy())
         out = {"Acc": acc.compute()}
-        ov = overlap.compute()
+        ov = overlap.compute() if explain else dict.fromkeys(TokenOverlap.KEYS, float("nan"))
         out["S"] = ov["S"]
         out["s_ref"] = ov["S_ref"]
         if gold:
@@ -121,6 +135,8 @@ class Engine:
             out.update(p_random=ov["P_random"], r_random=ov["R_random"], f1_random=ov["F1_random"])
         if full_text:
             out["full_text_acc"] = full_acc.compute()
+        if post_hoc and explain:
+            out["rationale_acc"] = rat_acc.compute()
         return out
 
     @torch.inference_mode()
@@ -191,9 +207,17 @@ class Engine:
     def _state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items() if not k.startswith("embed.")}
 
+    def _epoch_batches(self, rng: np.random.Generator) -> Iterator[Batch]:
+        for index in train_batches(self.train, self.config.batch_size, rng):
+            yield make_batch(self.train, index, self.device)
+
     def fit(self) -> RunResult:
         c = self.config
+        # pretraining (e.g. a teacher) draws its own data order, so it leaves the main epochs' order alone
+        pre_rng = np.random.default_rng([self.seed, 1])
+        self.method.pretrain(self.model, lambda: self._epoch_batches(pre_rng))
         rng = np.random.default_rng(self.seed)
+        explain = self.method.explain_every_epoch
         result = RunResult()
         best: dict[str, Any] = {"eligible": None, "any": None}
         target = c.target_sparsity
@@ -213,8 +237,8 @@ class Engine:
                     self.on_step(i + 1, len(batches))
             train_seconds = time.perf_counter() - t0
             t1 = time.perf_counter()
-            dev = self.evaluate(self.dev_batches, gold=False)
-            test = self.evaluate(self.test_batches, gold=True, full_text=True)
+            dev = self.evaluate(self.dev_batches, gold=False, explain=explain)
+            test = self.evaluate(self.test_batches, gold=True, full_text=True, explain=explain)
             eval_seconds = time.perf_counter() - t1
             row = {
                 "epoch": epoch,
@@ -236,7 +260,8 @@ class Engine:
                 "test_full_text_acc": test["full_text_acc"],
             }
             result.curves.append(row)
-            eligible = target is None or c.calibrate == "none" or abs(dev["S"] - target) <= c.selection_tolerance
+            eligible = (target is None or c.calibrate == "none" or not explain
+                        or abs(dev["S"] - target) <= c.selection_tolerance)
             for key, ok in (("eligible", eligible), ("any", True)):
                 if ok and (best[key] is None or dev["Acc"] > best[key]["dev_acc"]):
                     best[key] = {"epoch": epoch, "dev_acc": dev["Acc"], "dev_S": dev["S"], "test": test,
@@ -245,6 +270,7 @@ class Engine:
                 # move alpha so that dev S approaches the target (never looks at test)
                 step = c.calibration_gain * (target - dev["S"]) / 100.0
                 self.method.alpha = float(min(max(self.method.alpha + step, 0.005), 0.95))
+            self.method.on_epoch_end(epoch, self.optimizers)
             if self.on_epoch:
                 self.on_epoch(row)
         chosen = best["eligible"]
@@ -253,7 +279,13 @@ class Engine:
         self.model.load_state_dict(chosen["state"], strict=False)
         result.selected_epoch = chosen["epoch"]
         result.final_alpha = self.method.alpha
+        if not explain:  # rationales of the selected model only
+            chosen["test"] = self.evaluate(self.test_batches, gold=True, full_text=True)
         metrics = dict(chosen["test"])
+        if self.method.post_hoc:
+            # the paper's table shows no Acc for post-hoc explainers: the number would be the full-text
+            # classifier's, not a rationale's
+            metrics["classifier_acc"] = metrics.pop("Acc")
         metrics["dev_acc"] = chosen["dev_acc"]
         metrics["dev_S"] = chosen["dev_S"]
         if c.faithfulness:

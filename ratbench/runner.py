@@ -70,6 +70,17 @@ def plan(
     return jobs
 
 
+def waves(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs in the order they may run: a method that reads other methods' records (`runs_after`, e.g. post-hoc
+    explainers matching RNP's sparsity) waits until every job of those methods in the grid has finished."""
+    from ratbench.methods import METHODS
+
+    present = {j.method for j in jobs}
+    first = [j for j in jobs if not set(METHODS.get(j.method).runs_after) & present]
+    later = [j for j in jobs if set(METHODS.get(j.method).runs_after) & present]
+    return [w for w in (first, later) if w]
+
+
 @functools.lru_cache(maxsize=4)
 def _corpus(name: str, root: str):
     from ratbench.data.prepare import load_corpus
@@ -125,7 +136,8 @@ def _train_and_record(job: Job, on_epoch: Callable[[dict[str, Any]], None] | Non
         corpus = _corpus(job.dataset, job.data_root)
         record["data"] = corpus.files
         method = METHODS.get(job.method)(job.config)
-        engine = Engine(method, corpus, job.config, job.seed, device, on_epoch=on_epoch)
+        context = {"results": job.results, "dataset": job.dataset, "profile": job.profile}
+        engine = Engine(method, corpus, job.config, job.seed, device, on_epoch=on_epoch, context=context)
         result = engine.fit()
         record.update(
             status="finished",
@@ -136,6 +148,8 @@ def _train_and_record(job: Job, on_epoch: Callable[[dict[str, Any]], None] | Non
             curves=result.curves,
             n_examples={"train": len(engine.train), "dev": len(engine.dev), "test": len(engine.test)},
         )
+        if method.notes:
+            record["method_notes"] = method.notes
     except Exception as err:  # recorded, the grid goes on
         if isinstance(err, KeyboardInterrupt):
             raise

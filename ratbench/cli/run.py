@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         from ratbench.paths import data_root as _data_root
         from ratbench.paths import results_root
         from ratbench.results.record import is_finished
-        from ratbench.runner import plan
+        from ratbench.runner import plan, waves
 
         console = Console(stderr=True)
         if jobs < 1:
@@ -73,7 +73,9 @@ def register(app: typer.Typer) -> None:
 
         for name in dict.fromkeys(j.dataset for j in todo):
             load_corpus(name, root)
-        outcomes = _run_local(todo, jobs, console) if jobs > 1 else _run_serial(todo, console)
+        outcomes = []
+        for wave in waves(todo):
+            outcomes += _run_local(wave, jobs, console) if jobs > 1 else _run_serial(wave, console)
         failures = [(label, err) for label, status, err in outcomes if status == "failed"]
         elsewhere = [label for label, status, _ in outcomes if status == "skipped"]
         done = len(todo) - len(outcomes)

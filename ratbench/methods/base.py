@@ -7,6 +7,7 @@ methods override where they differ (`predictor_mask`, `extra_losses`), or replac
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -14,6 +15,7 @@ from torch import nn
 
 from ratbench.config import RunConfig
 from ratbench.data.batching import Batch
+from ratbench.data.corpus import Corpus, Split
 from ratbench.models.gumbel import sample_st
 from ratbench.models.rationalizer import Rationalizer
 
@@ -41,11 +43,35 @@ class Method:
 
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    family: ClassVar[str] = "cooperative selector-predictor"
+    citation: ClassVar[str] = ""
+    needs_bert: ClassVar[bool] = False
+    # Post-hoc explainers explain a full-text classifier: their accuracy is not a rationale's accuracy, so the
+    # table shows Acc as not applicable and the record keeps the classifier's accuracy apart.
+    post_hoc: ClassVar[bool] = False
+    # False when a rationale is too costly to compute every epoch (LIME): epochs are then selected on dev
+    # accuracy alone and rationales are computed once, for the selected epoch.
+    explain_every_epoch: ClassVar[bool] = True
+    # Methods whose runs read the records of these methods (same dataset and seed); the runner trains them
+    # in a later wave.
+    runs_after: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: RunConfig):
         self.config = config
         self.params = {**self.defaults, **config.method_params}
         self.alpha = config.alpha  # moved by dev calibration between epochs
+        self.notes: dict[str, Any] = {}  # method-specific facts the run record keeps (e.g. matched sparsity)
+
+    # -- lifecycle hooks (no-ops for RNP) -------------------------------------------------------------
+    def prepare(self, corpus: Corpus, train: Split, context: dict[str, Any]) -> None:
+        """Before the model is built: statistics of the training split (NIR), records of other runs
+        (post-hoc matched sparsity). `context` holds `results`, `dataset`, `seed`, `profile` when known."""
+
+    def pretrain(self, model: nn.Module, epoch_batches: Callable[[], Iterator[Batch]]) -> None:
+        """Before the first epoch: e.g. DMR's teacher. `epoch_batches()` yields one shuffled training epoch."""
+
+    def on_epoch_end(self, epoch: int, optimizers: list[torch.optim.Optimizer]) -> None:
+        """After each epoch's evaluation: learning-rate schedules (Inter_RAT)."""
 
     # -- construction ------------------------------------------------------------------------------
     def build_model(self, vectors: torch.Tensor) -> nn.Module:
@@ -70,6 +96,12 @@ class Method:
     ) -> dict[str, torch.Tensor]:
         return {}
 
+    def regulariser(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Omega(z) = lambda1 * sparsity + lambda2 * continuity (methods.md §1), the term every method shares."""
+        c = self.config
+        return (c.lambda_sparsity * sparsity_loss(z, mask, self.alpha)
+                + c.lambda_continuity * continuity_loss(z, mask, c.max_len))
+
     def train_step(self, model: nn.Module, batch: Batch, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
         c = self.config
         emb = model.embed(batch.ids, batch.mask)
@@ -77,23 +109,12 @@ class Method:
         z, soft = sample_st(logits, c.tau)
         pred_logits = model.predict(emb, self.predictor_mask(z, soft, batch), batch.mask, batch.lengths)
         cls = nn.functional.cross_entropy(pred_logits, batch.labels)
-        sp = sparsity_loss(z, batch.mask, self.alpha)
-        ct = continuity_loss(z, batch.mask, c.max_len)
-        loss = c.cls_weight * cls + c.lambda_sparsity * sp + c.lambda_continuity * ct
+        loss = c.cls_weight * cls + self.regulariser(z, batch.mask)
         extras = self.extra_losses(model, batch, emb, z)
         for value in extras.values():
             loss = loss + value
         self.backward_step(loss, optimizers)
-        with torch.no_grad():
-            zm = z.detach() * batch.mask
-            return {
-                "loss": float(loss.detach()),
-                "cls_loss": float(cls.detach()),
-                "correct": float((pred_logits.argmax(-1) == batch.labels).sum()),
-                "selected": float(zm.sum()),
-                "tokens": float(batch.mask.sum()),
-                "selected_ref": float(z.detach().sum()),
-            }
+        return step_stats(loss, cls, pred_logits, z, batch)
 
     @staticmethod
     def backward_step(loss: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> None:
@@ -104,6 +125,10 @@ class Method:
         loss.backward()
         for opt in optimizers:
             opt.step()
+
+    def classify(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        """Logits without a rationale; the engine calls it on epochs where `explain_every_epoch` is False."""
+        return self.predict_with(model, batch, torch.ones_like(batch.mask))
 
     # -- evaluation ----------------------------------------------------------------------------------
     def rationale(
@@ -127,3 +152,19 @@ class Method:
         """Predictor logits when only `keep` (B, L) of the real tokens are visible (comp/suff, probes)."""
         emb = model.embed(batch.ids, batch.mask)
         return model.predict(emb, keep * batch.mask, batch.mask, batch.lengths)
+
+
+def step_stats(
+    loss: torch.Tensor, cls: torch.Tensor, pred_logits: torch.Tensor, z: torch.Tensor, batch: Batch
+) -> dict[str, float]:
+    """What the engine accumulates per training step (loss, accuracy, selected and real token counts)."""
+    with torch.no_grad():
+        zm = z.detach() * batch.mask
+        return {
+            "loss": float(loss.detach()),
+            "cls_loss": float(cls.detach()),
+            "correct": float((pred_logits.argmax(-1) == batch.labels).sum()),
+            "selected": float(zm.sum()),
+            "tokens": float(batch.mask.sum()),
+            "selected_ref": float(z.detach().sum()),
+        }

@@ -52,6 +52,9 @@ class TokenOverlap:
         self.per_p.append(np.divide(tp, n_sel, out=np.zeros_like(tp), where=n_sel > 0))
         self.per_r.append(np.divide(tp, n_gold, out=np.zeros_like(tp), where=n_gold > 0))
 
+    KEYS = ("S", "P", "R", "F1", "P_macro", "R_macro", "F1_macro", "S_ref", "P_ref", "F1_ref",
+            "P_random", "R_random", "F1_random")
+
     def compute(self) -> dict[str, float]:
         p, r = _ratio(self.tp, self.selected), _ratio(self.tp, self.gold)
         per_p = np.concatenate(self.per_p) if self.per_p else np.zeros(0)
