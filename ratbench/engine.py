@@ -260,13 +260,15 @@ class Engine:
                 "test_full_text_acc": test["full_text_acc"],
             }
             result.curves.append(row)
-            eligible = (target is None or c.calibrate == "none" or not explain
+            # post-hoc explainers select at a fixed (matched) sparsity: nothing to calibrate or filter on
+            post_hoc = self.method.post_hoc
+            eligible = (target is None or c.calibrate == "none" or post_hoc
                         or abs(dev["S"] - target) <= c.selection_tolerance)
             for key, ok in (("eligible", eligible), ("any", True)):
                 if ok and (best[key] is None or dev["Acc"] > best[key]["dev_acc"]):
                     best[key] = {"epoch": epoch, "dev_acc": dev["Acc"], "dev_S": dev["S"], "test": test,
                                  "state": self._state()}
-            if target is not None and c.calibrate == "dev":
+            if target is not None and c.calibrate == "dev" and not post_hoc:
                 # move alpha so that dev S approaches the target (never looks at test)
                 step = c.calibration_gain * (target - dev["S"]) / 100.0
                 self.method.alpha = float(min(max(self.method.alpha + step, 0.005), 0.95))

@@ -30,10 +30,11 @@ def register(app: typer.Typer) -> None:
             from ratbench.methods import METHOD_GROUPS, METHODS
 
             table = Table(title="Methods")
-            table.add_column("name")
-            table.add_column("description")
+            for col in ("name", "description", "family", "citation", "BERT"):
+                table.add_column(col)
             for name, cls in METHODS.items():
-                table.add_row(name, (cls.__doc__ or "").strip().splitlines()[0])
+                table.add_row(name, (cls.__doc__ or "").strip().splitlines()[0], cls.family, cls.citation,
+                              "needs BERT" if cls.needs_bert else "no")
             console.print(table)
             console.print("Groups: " + ", ".join(f"{g} = {','.join(v)}" for g, v in METHOD_GROUPS.items()))
             return

@@ -79,7 +79,7 @@ class Method:
         return Rationalizer(vectors, hidden=c.hidden_size, dropout=c.dropout, gru_mode=c.gru_mode)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
-        """One Adam with groups {selector} and {everything else} (§0.3), so methods can scale them."""
+        """One Adam with groups {selector} and {predictor} (§0.3), so methods can scale them."""
         groups = [
             {"params": model.selector_parameters(), "lr": self.config.lr, "name": "selector"},
             {"params": model.predictor_parameters(), "lr": self.config.lr, "name": "predictor"},
@@ -91,10 +91,19 @@ class Method:
         """The mask the predictor reads during training (VER perturbs it)."""
         return z
 
+    def predictor_embedding(self, model: nn.Module, emb: torch.Tensor, z: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The word vectors the predictor reads during training (NIR replaces some inside the rationale)."""
+        return emb
+
     def extra_losses(
-        self, model: nn.Module, batch: Batch, emb: torch.Tensor, z: torch.Tensor
+        self, model: nn.Module, batch: Batch, emb: torch.Tensor, sel_logits: torch.Tensor, z: torch.Tensor,
+        pred_logits: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
+        """Terms added to the RNP loss, given the selector's logits, the sampled z and the predictor's logits."""
         return {}
+
+    def before_update(self, optimizers: list[torch.optim.Optimizer], z: torch.Tensor, batch: Batch) -> None:
+        """Called after the loss and before backward/step: per-batch learning-rate rules (DR)."""
 
     def regulariser(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Omega(z) = lambda1 * sparsity + lambda2 * continuity (methods.md §1), the term every method shares."""
@@ -107,12 +116,13 @@ class Method:
         emb = model.embed(batch.ids, batch.mask)
         logits = model.select_logits(emb, batch.lengths)
         z, soft = sample_st(logits, c.tau)
-        pred_logits = model.predict(emb, self.predictor_mask(z, soft, batch), batch.mask, batch.lengths)
+        pred_emb = self.predictor_embedding(model, emb, z, batch)
+        pred_logits = model.predict(pred_emb, self.predictor_mask(z, soft, batch), batch.mask, batch.lengths)
         cls = nn.functional.cross_entropy(pred_logits, batch.labels)
         loss = c.cls_weight * cls + self.regulariser(z, batch.mask)
-        extras = self.extra_losses(model, batch, emb, z)
-        for value in extras.values():
+        for value in self.extra_losses(model, batch, emb, logits, z, pred_logits).values():
             loss = loss + value
+        self.before_update(optimizers, z, batch)
         self.backward_step(loss, optimizers)
         return step_stats(loss, cls, pred_logits, z, batch)
 

@@ -9,3 +9,5 @@ from ratbench.methods.registry import register_method
 @register_method("rnp")
 class RNP(Method):
     """RNP: selector and predictor trained cooperatively with Gumbel-softmax straight-through."""
+
+    citation = "Lei et al., Rationalizing Neural Predictions, EMNLP 2016"

@@ -55,6 +55,8 @@ class VER(Method):
     """VER: RNP whose predictor is trained on vicinal (randomly flipped) rationales; evaluation unperturbed."""
 
     defaults = {"p_flip": 0.3, "count_mode": "batch_mean"}
+    family = "cooperative + vicinal perturbation"
+    citation = "Liu et al., Practical Gaps in Using Cross Entropy to Implement MMI for Rationalization, TACL 2025"
 
     def predictor_mask(self, z: torch.Tensor, soft: torch.Tensor, batch: Batch) -> torch.Tensor:
         perturbed = vicinal_perturbation(z, batch.mask, float(self.params["p_flip"]), str(self.params["count_mode"]))

@@ -30,11 +30,16 @@ class Predictor(nn.Module):
     def __init__(self, dim: int, hidden: int, dropout: float, gru_mode: str, num_classes: int = 2):
         super().__init__()
         self.encoder = BiGRU(dim, hidden, gru_mode)
+        self.norm: nn.Module = nn.Identity()  # FR shares the selector's LayerNorm here
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, num_classes)
 
+    def states(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Per-token states (B, L, H) before pooling (A2R's soft path pools them by attention)."""
+        return self.norm(self.encoder(emb, lengths))
+
     def features(self, emb: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        h = self.encoder(emb, lengths)
+        h = self.states(emb, lengths)
         h = h.masked_fill(mask.unsqueeze(-1) == 0, NEG_INF)
         return h.max(dim=1).values
 

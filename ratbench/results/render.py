@@ -20,6 +20,17 @@ def _fmt(mean: float, std: float) -> str:
     return f"{mean:.1f} ({s})"
 
 
+# Rows in the VER paper's Table 1 order (post-hoc first, VER last), then the other methods of cli.md, then any
+# other method alphabetically. Names only: importing the method registry would pull torch into `report`.
+ROW_ORDER = ["lime", "attention", "rnp", "interrat", "nir", "dmr", "a2i", "3player", "a2r", "fr", "dr", "mgr",
+             "cr", "unirex", "regex", "rekd", "rtp", "ver"]
+
+
+def _row_key(row: str, grp: pd.DataFrame) -> tuple[int, str]:
+    method = str(grp.loc[grp["row"] == row, "method"].iloc[0])
+    return (ROW_ORDER.index(method) if method in ROW_ORDER else len(ROW_ORDER), row)
+
+
 def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame | None,
                published: bool) -> dict[str, list[dict[str, str]]]:
     """dataset -> rows of formatted cells; best mean per column (not S) in bold, † for p < 0.05."""
@@ -34,7 +45,9 @@ def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame
             if m != "S" and not vals.empty:
                 best[m] = vals.max()
         rows = []
-        for row, sub in grp.groupby("row", sort=True):
+        order = sorted(grp["row"].unique(), key=lambda r: _row_key(r, grp))
+        for row in order:
+            sub = grp[grp["row"] == row]
             cells = {"method": row}
             by = sub.set_index("metric")
             n = int(sub["n"].max())

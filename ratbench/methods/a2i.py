@@ -1,0 +1,100 @@
+"""A2I (Liu et al., ICML 2025): an attacker generator searches for rationales that flip the predictor; the
+predictor is instructed to stay uninformative on them (methods.md §5)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ratbench.data.batching import Batch
+from ratbench.methods.base import Method, continuity_loss, sparsity_loss, step_stats
+from ratbench.methods.registry import register_method
+from ratbench.models.gumbel import sample_st
+from ratbench.models.rationalizer import Rationalizer, Selector
+
+CHANCE_CE = math.log(2.0)
+
+
+class AttackedRationalizer(Rationalizer):
+    """The RNP players plus an attacker generator of the selector's shape."""
+
+    def __init__(self, vectors: torch.Tensor, hidden: int, dropout: float, gru_mode: str):
+        super().__init__(vectors, hidden=hidden, dropout=dropout, gru_mode=gru_mode)
+        self.attacker = Selector(self.embed.dim, hidden, dropout, gru_mode)
+
+
+def instruction_loss(logits: torch.Tensor, flipped: torch.Tensor, hinge: bool) -> torch.Tensor:
+    """The predictor's term on attacker rationales, to be minimised.
+
+    hinge: -mean(min(CE(logits, flipped), ln 2)): pushes p(flipped label) down to at most 1/2 and stops there.
+    otherwise: CE against the uniform distribution [0.5, 0.5].
+    """
+    if hinge:
+        ce = nn.functional.cross_entropy(logits, flipped, reduction="none")
+        return -ce.clamp(max=CHANCE_CE).mean()
+    return nn.functional.cross_entropy(logits, torch.full_like(logits, 0.5))
+
+
+@register_method("a2i")
+class A2I(Method):
+    """A2I: attack-then-instruct; an attacker finds label-flipping rationales, the predictor learns to ignore them."""
+
+    defaults = {"lambda_adv": 1.0, "use_hinge": True, "gamma_sparsity": 1.0, "gamma_continuity": 1.0,
+                "attacker_lr_rate": 1.0, "open_epoch": 0}
+    family = "cooperative + adversarial attacker"
+    citation = "Liu et al., Adversarial Cooperative Rationalization, ICML 2025"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.epoch = 0  # epochs completed; the attack term is on from `open_epoch`
+
+    def build_model(self, vectors: torch.Tensor) -> nn.Module:
+        c = self.config
+        return AttackedRationalizer(vectors, c.hidden_size, c.dropout, c.gru_mode)
+
+    def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
+        lr = self.config.lr * float(self.params["attacker_lr_rate"])
+        attacker = torch.optim.Adam([{"params": list(model.attacker.parameters()), "lr": lr, "name": "attacker"}])
+        return [*super().build_optimizers(model), attacker]
+
+    def on_epoch_end(self, epoch: int, optimizers: list[torch.optim.Optimizer]) -> None:
+        self.epoch = epoch
+
+    def train_step(self, model: nn.Module, batch: Batch, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
+        c = self.config
+        main, attacker_opt = optimizers
+        flipped = 1 - batch.labels
+        attack_on = self.epoch >= int(self.params["open_epoch"])
+        emb = model.embed(batch.ids, batch.mask)
+        # 1) selector and predictor; the attacker's mask is a constant here
+        z, _ = sample_st(model.select_logits(emb, batch.lengths), c.tau)
+        logits = model.predict(emb, z, batch.mask, batch.lengths)
+        cls = nn.functional.cross_entropy(logits, batch.labels)
+        loss = c.cls_weight * cls + self.regulariser(z, batch.mask)
+        if attack_on:
+            with torch.no_grad():
+                z_a, _ = sample_st(model.attacker(emb, batch.lengths), c.tau)
+            on_attack = model.predict(emb, z_a, batch.mask, batch.lengths)
+            loss = loss + float(self.params["lambda_adv"]) * c.cls_weight * instruction_loss(
+                on_attack, flipped, bool(self.params["use_hinge"]))
+        self.backward_step(loss, [main])
+        # 2) the attacker, against the frozen selector and predictor, with a fresh sample
+        if attack_on:
+            frozen = [model.selector, model.predictor]
+            for m in frozen:
+                m.requires_grad_(False)
+            try:
+                z_a, _ = sample_st(model.attacker(emb, batch.lengths), c.tau)
+                att_cls = nn.functional.cross_entropy(model.predict(emb, z_a, batch.mask, batch.lengths), flipped)
+                att_loss = (c.cls_weight * att_cls
+                            + float(self.params["gamma_sparsity"]) * c.lambda_sparsity
+                            * sparsity_loss(z_a, batch.mask, self.alpha)
+                            + float(self.params["gamma_continuity"]) * c.lambda_continuity
+                            * continuity_loss(z_a, batch.mask, c.max_len))
+                self.backward_step(att_loss, [attacker_opt])
+            finally:
+                for m in frozen:
+                    m.requires_grad_(True)
+        return step_stats(loss, cls, logits, z, batch)

@@ -1,0 +1,59 @@
+"""A2R (Yu et al., NeurIPS 2021): a soft attention path over the full text keeps the selector's gradient
+informative (methods.md §7.2). Token-level Gumbel re-host, ratbench's default (quirk A26)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ratbench.data.batching import Batch
+from ratbench.methods.base import Method
+from ratbench.methods.registry import register_method
+from ratbench.models.rationalizer import NEG_INF, Rationalizer
+
+
+class SoftPathRationalizer(Rationalizer):
+    """The RNP players plus a second predictor head W_s for the attention-pooled full text (shared encoder)."""
+
+    def __init__(self, vectors: torch.Tensor, hidden: int, dropout: float, gru_mode: str):
+        super().__init__(vectors, hidden=hidden, dropout=dropout, gru_mode=gru_mode)
+        self.soft_head = nn.Linear(hidden, 2)
+
+    def predictor_parameters(self) -> list[nn.Parameter]:
+        return [*super().predictor_parameters(), *self.soft_head.parameters()]
+
+    def predict_soft(self, emb: torch.Tensor, sel_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """alpha = softmax over real tokens of (a1 - a0); logits of W_s(sum_t alpha_t h_t) on the full text."""
+        scores = (sel_logits[..., 1] - sel_logits[..., 0]).masked_fill(batch.mask == 0, NEG_INF)
+        alpha = scores.softmax(-1)
+        h = self.predictor.states(emb, batch.lengths)
+        return self.soft_head(self.predictor.dropout((alpha.unsqueeze(-1) * h).sum(1)))
+
+
+def js_divergence(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Mean over the batch of JS(P||Q) = KL(P||M)/2 + KL(Q||M)/2, M = (P+Q)/2 (natural log)."""
+    m = 0.5 * (p + q)
+
+    def kl(a: torch.Tensor) -> torch.Tensor:
+        return (a * ((a + eps).log() - (m + eps).log())).sum(-1)
+
+    return (0.5 * kl(p) + 0.5 * kl(q)).mean()
+
+
+@register_method("a2r")
+class A2R(Method):
+    """A2R: hard rationale path plus a soft attention path sharing the predictor encoder, tied by JS."""
+
+    defaults = {"lambda_js": 1.0}
+    family = "cooperative, soft + hard paths"
+    citation = "Yu et al., Understanding Interlocking Dynamics of Cooperative Rationalization, NeurIPS 2021"
+
+    def build_model(self, vectors: torch.Tensor) -> nn.Module:
+        c = self.config
+        return SoftPathRationalizer(vectors, c.hidden_size, c.dropout, c.gru_mode)
+
+    def extra_losses(self, model, batch, emb, sel_logits, z, pred_logits):
+        soft_logits = model.predict_soft(emb, sel_logits, batch)
+        cls_soft = nn.functional.cross_entropy(soft_logits, batch.labels)
+        js = js_divergence(soft_logits.softmax(-1), pred_logits.softmax(-1))
+        return {"soft_cls": self.config.cls_weight * cls_soft, "js": float(self.params["lambda_js"]) * js}

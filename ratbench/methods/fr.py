@@ -1,0 +1,29 @@
+"""FR (Liu et al., NeurIPS 2022): selector and predictor fold into one shared encoder (methods.md §8.1)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ratbench.methods.base import Method
+from ratbench.methods.registry import register_method
+
+
+@register_method("fr")
+class FR(Method):
+    """FR: RNP whose selector and predictor share one BiGRU and LayerNorm; only the heads differ."""
+
+    family = "cooperative, shared encoder"
+    citation = "Liu et al., FR: Folded Rationalization with a Unified Encoder, NeurIPS 2022"
+
+    def build_model(self, vectors: torch.Tensor) -> nn.Module:
+        model = super().build_model(vectors)
+        # The official FR shares the LayerNorm too (the VER code's `--fr 1` shares only the GRU).
+        model.predictor.encoder = model.selector.encoder
+        model.predictor.norm = model.selector.norm
+        return model
+
+    def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
+        """One Adam over every parameter once (the shared encoder would otherwise sit in two groups)."""
+        params = [p for p in model.parameters() if p.requires_grad]
+        return [torch.optim.Adam([{"params": params, "lr": self.config.lr, "name": "all"}])]

@@ -1,0 +1,96 @@
+"""NIR (Storek et al., ACL 2023): words inside the rationale are replaced by random unimportant words while
+the predictor trains, so rationales that encode the label through odd tokens stop working (methods.md §3).
+
+GRU re-host (ratbench adaptation; the VER paper's NIR re-implementation is not public). The noise model is the
+UDA-style TF-IDF replacement of the reference, with statistics from the training split only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ratbench.data.batching import Batch
+from ratbench.data.corpus import Corpus, Split
+from ratbench.methods.base import Method
+from ratbench.methods.registry import register_method
+
+
+@dataclass
+class NoiseModel:
+    replace_prob: np.ndarray  # float32, aligned with split.ids: q_t of every training position
+    noise_dist: np.ndarray  # float64 over the vocabulary rows: P_noise(w), 0 for words never seen and row 0
+
+
+def tfidf_noise(split: Split, vocab_size: int, rate: float) -> NoiseModel:
+    """q_t = min(1, rate * r_hat_t), r_hat the inverted, length-normalised TF-IDF of each position in its
+    document (mean 1 per document, high for unimportant words); P_noise(w) ∝ max v - v(w), v = atf * idf.
+
+    A document whose positions all have the same TF-IDF gets r_hat = 1 everywhere (the reference divides by
+    zero there). Row 0 (padding and unknown words) is never drawn as noise.
+    """
+    n_docs = len(split)
+    lengths = split.lengths.astype(np.int64)
+    doc = np.repeat(np.arange(n_docs), lengths)
+    ids = split.ids.astype(np.int64)
+    pair = doc * vocab_size + ids  # one key per (document, word)
+    uniq, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
+    df = np.bincount(uniq % vocab_size, minlength=vocab_size).astype(np.float64)
+    idf = np.log(n_docs / np.maximum(df, 1.0))
+    tf = counts[inverse] / lengths[doc]  # tf_d(w) / |d| at every position
+    r = tf * idf[ids]
+    r_max = np.maximum.reduceat(r, split.offsets[:-1]) if len(r) else r
+    gap = r_max[doc] - r
+    gap_sum = np.add.reduceat(gap, split.offsets[:-1]) if len(r) else gap
+    denom = gap_sum[doc]
+    r_hat = np.where(denom > 0, gap / np.where(denom > 0, denom, 1.0) * lengths[doc], 1.0)
+    q = np.minimum(1.0, rate * r_hat).astype(np.float32)
+    atf = np.bincount(uniq % vocab_size, weights=counts / lengths[uniq // vocab_size], minlength=vocab_size)
+    v = atf * idf
+    seen = df > 0
+    seen[0] = False
+    weight = np.where(seen, v[seen].max() - v if seen.any() else 0.0, 0.0)
+    if weight.sum() <= 0:  # every word equally (un)important: draw uniformly among seen words
+        weight = seen.astype(np.float64)
+    return NoiseModel(q, weight / weight.sum())
+
+
+@register_method("nir")
+class NIR(Method):
+    """NIR: RNP whose predictor sees TF-IDF-guided noise words inside the rationale during training."""
+
+    defaults = {"noise_rate": 0.1}
+    family = "cooperative + noise injection"
+    citation = "Storek et al., Unsupervised Selective Rationalization with Noise Injection, ACL 2023"
+
+    def prepare(self, corpus: Corpus, train: Split, context: dict[str, Any]) -> None:
+        self.train_split = train
+        self.noise = tfidf_noise(train, len(corpus.words), float(self.params["noise_rate"]))
+        self._dist: torch.Tensor | None = None
+
+    def replace_prob(self, batch: Batch) -> torch.Tensor:
+        """q_t of the batch's positions (0 at padding), gathered from the per-position table."""
+        split = self.train_split
+        width = batch.ids.shape[1]
+        cols = np.arange(width)
+        valid = cols[None, :] < split.lengths[batch.index][:, None]
+        pos = np.where(valid, split.offsets[batch.index][:, None] + cols[None, :], 0)
+        q = np.where(valid, self.noise.replace_prob[pos], 0.0).astype(np.float32)
+        return torch.from_numpy(q).to(batch.ids.device)
+
+    def noisy_ids(self, z: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Word ids with selected real positions replaced, each with probability q_t, by P_noise draws."""
+        if self._dist is None or self._dist.device != batch.ids.device:
+            self._dist = torch.as_tensor(self.noise.noise_dist, dtype=torch.float32, device=batch.ids.device)
+        selected = (z.detach() > 0.5).float() * batch.mask
+        flip = torch.rand(selected.shape, device=selected.device) < self.replace_prob(batch) * selected
+        draws = torch.multinomial(self._dist, batch.ids.numel(), replacement=True).view_as(batch.ids)
+        return torch.where(flip, draws, batch.ids)
+
+    def predictor_embedding(self, model: nn.Module, emb: torch.Tensor, z: torch.Tensor, batch: Batch) -> torch.Tensor:
+        # the straight-through z is unchanged, so the selector still gets gradient at replaced positions
+        return model.embed(self.noisy_ids(z, batch), batch.mask)

@@ -1,0 +1,78 @@
+"""3PLAYER (Yu et al., EMNLP 2019): a complement predictor reads what the selector left out (§7.1).
+
+The original trains the generator with REINFORCE; this is the Gumbel re-host on the shared backbone that
+methods.md names as ratbench's default (quirk A26).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ratbench.data.batching import Batch
+from ratbench.methods.base import Method, step_stats
+from ratbench.methods.registry import register_method
+from ratbench.models.gumbel import sample_st
+from ratbench.models.rationalizer import Predictor, Rationalizer
+
+CHANCE_CE = math.log(2.0)  # cross-entropy of a uniform two-class prediction
+
+
+class ComplementRationalizer(Rationalizer):
+    """Selector, predictor on e*z, and a complement predictor of the same shape on e*(1-z)."""
+
+    def __init__(self, vectors: torch.Tensor, hidden: int, dropout: float, gru_mode: str):
+        super().__init__(vectors, hidden=hidden, dropout=dropout, gru_mode=gru_mode)
+        self.complement = Predictor(self.embed.dim, hidden, dropout, gru_mode)
+
+    def predict_complement(self, emb: torch.Tensor, z: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return self.complement(emb * ((1.0 - z) * batch.mask).unsqueeze(-1), batch.mask, batch.lengths)
+
+
+def capped_complement_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of min(CE, ln 2): the generator gains nothing from pushing the complement
+    predictor below chance, so the term cannot run away to infinity."""
+    ce = nn.functional.cross_entropy(logits, labels, reduction="none")
+    return ce.clamp(max=CHANCE_CE).mean()
+
+
+@register_method("3player")
+class ThreePlayer(Method):
+    """3PLAYER: RNP plus an adversarial complement predictor; the selector must leave nothing predictive out."""
+
+    defaults = {"lambda_comp": 1.0}
+    family = "cooperative + adversarial complement"
+    citation = "Yu et al., Rethinking Cooperative Rationalization, EMNLP 2019"
+
+    def build_model(self, vectors: torch.Tensor) -> nn.Module:
+        c = self.config
+        return ComplementRationalizer(vectors, c.hidden_size, c.dropout, c.gru_mode)
+
+    def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
+        """[selector+predictor, complement]: the complement predictor is updated in its own step only."""
+        comp = list(model.complement.parameters())
+        return [*super().build_optimizers(model), torch.optim.Adam([{"params": comp, "lr": self.config.lr}])]
+
+    def train_step(self, model: nn.Module, batch: Batch, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
+        c = self.config
+        main, comp_opt = optimizers
+        emb = model.embed(batch.ids, batch.mask)
+        z, _ = sample_st(model.select_logits(emb, batch.lengths), c.tau)
+        # 1) the complement predictor learns from the detached complement
+        comp_loss = c.cls_weight * nn.functional.cross_entropy(
+            model.predict_complement(emb, z.detach(), batch), batch.labels)
+        self.backward_step(comp_loss, [comp_opt])
+        # 2) selector and predictor; the complement predictor is frozen but passes gradient to z
+        model.complement.requires_grad_(False)
+        try:
+            logits = model.predict(emb, z, batch.mask, batch.lengths)
+            cls = nn.functional.cross_entropy(logits, batch.labels)
+            comp_ce = capped_complement_ce(model.predict_complement(emb, z, batch), batch.labels)
+            loss = c.cls_weight * cls - float(self.params["lambda_comp"]) * c.cls_weight * comp_ce
+            loss = loss + self.regulariser(z, batch.mask)
+            self.backward_step(loss, [main])
+        finally:
+            model.complement.requires_grad_(True)
+        return step_stats(loss, cls, logits, z, batch)
