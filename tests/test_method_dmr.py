@@ -22,6 +22,17 @@ CORPUS = toy_corpus(n_train=800)
 BIG = 20.0  # a logit margin that decides argmax regardless of the (small, random) GRU contribution
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny GRUs are bound by per-op overhead, and on a busy 2-core machine two torch threads spin against other
+    processes (5x slower here); one thread is faster and makes the training trajectory independent of the core
+    count. Restored afterwards for the rest of the session."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _config(**params) -> RunConfig:
     return RunConfig(epochs=4, batch_size=32, lr=5e-3, hidden_size=32, alpha=0.15, target_sparsity=15.0,
                      method_params={"teacher_epochs": 2, **params})

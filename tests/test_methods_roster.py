@@ -50,8 +50,7 @@ def test_nir_tfidf_statistics_by_hand():
     # docs: [1 1 2], [2 3]; vocab 4. df: w1=1, w2=2, w3=1 -> idf log2, 0, log2
     split = Split(np.array([1, 1, 2, 2, 3]), np.array([0, 3, 5]), np.array([0, 1]))
     noise = tfidf_noise(split, 4, rate=0.1)
-    l2 = math.log(2)
-    # doc 0: r = (2/3 l2, 2/3 l2, 0); max - r = (0, 0, 2/3 l2); r_hat = (0, 0, 3); q = (0, 0, 0.3)
+    # l2 = ln 2. doc 0: r = (2/3 l2, 2/3 l2, 0); max - r = (0, 0, 2/3 l2); r_hat = (0, 0, 3); q = (0, 0, 0.3)
     # doc 1: r = (0, 1/2 l2); r_hat = (2, 0); q = (0.2, 0)
     np.testing.assert_allclose(noise.replace_prob, [0, 0, 0.3, 0.2, 0], atol=1e-6)
     # atf: w1 2/3, w2 1/3 + 1/2, w3 1/2; v = atf*idf = (2/3 l2, 0, 1/2 l2); P ∝ max v - v = (0, 2/3 l2, 1/6 l2)
@@ -146,7 +145,7 @@ def test_a2i_instruction_hinge_stops_at_chance():
     safe = torch.tensor([[4.0, 0.0], [4.0, 0.0]], requires_grad=True)  # CE above ln 2
     loss = instruction_loss(safe, flipped, hinge=True)
     loss.backward()
-    assert float(loss) == pytest.approx(-math.log(2))
+    assert float(loss.detach()) == pytest.approx(-math.log(2))
     assert safe.grad.abs().sum() == 0  # past chance: nothing more to gain
     uniform = instruction_loss(torch.zeros(2, 2), flipped, hinge=False)
     assert float(uniform) == pytest.approx(math.log(2))
@@ -204,9 +203,13 @@ def test_mgr_generators_are_registered_with_their_learning_rates():
 
 
 # -- every roster method trains for real --------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["nir", "a2i", "3player", "a2r", "fr", "dr", "mgr"])
-def test_smoke_run_learns_and_moves_toward_the_target(name):
-    engine = _engine(name)
+# DR's predictor learns at ~15 % of the base rate by design, so it gets more epochs
+@pytest.mark.parametrize("name,epochs", [("nir", 4), ("a2i", 4), ("3player", 4), ("a2r", 4), ("fr", 4), ("dr", 8),
+                                         ("mgr", 4)])
+def test_smoke_run_learns_and_moves_toward_the_target(name, epochs):
+    method, cfg = _method(name)
+    cfg.epochs = epochs
+    engine = Engine(method, CORPUS, cfg, seed=1, device=torch.device("cpu"))
     result = engine.fit()
     m = result.metrics
     assert m["Acc"] > 70.0, m  # chance is 50 %
