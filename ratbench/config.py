@@ -51,13 +51,16 @@ class RunConfig:
     test_limit: int | None = None
     faithfulness: bool = True  # comprehensiveness/sufficiency/AOPC at the selected epoch
     num_threads: int | None = None  # torch CPU threads; not part of the hash
+    # training hooks of diagnostic probes, comma-separated (e.g. "nonoverlap,lipschitz"); they never change a
+    # run's numbers (their sampling runs under fork_rng), so they are not part of the hash either
+    probes: str = ""
     method_params: dict[str, Any] = field(default_factory=dict)
 
 
 ENGINE_KEYS = [f.name for f in dataclasses.fields(RunConfig) if f.name != "method_params"]
 _CHOICES = {"calibrate": ("dev", "none"), "eval_mode": ("sample", "argmax"),
             "gru_mode": ("auto", "masked", "packed", "padded")}
-_UNHASHED = {"num_threads"}
+_UNHASHED = {"num_threads", "probes"}
 
 
 def _profile_text(name: str) -> str:

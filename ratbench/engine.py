@@ -204,12 +204,24 @@ class Engine:
         }
 
     # -- training ----------------------------------------------------------------------------------------
+    def model_state(self) -> dict[str, torch.Tensor]:
+        """The current weights without the frozen word vectors (after `fit`: the selected epoch's)."""
+        return self._state()
+
     def _state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items() if not k.startswith("embed.")}
 
     def _epoch_batches(self, rng: np.random.Generator) -> Iterator[Batch]:
         for index in train_batches(self.train, self.config.batch_size, rng):
             yield make_batch(self.train, index, self.device)
+
+    def _training_hooks(self) -> list[Any]:
+        names = [n.strip() for n in self.config.probes.split(",") if n.strip()]
+        if not names:
+            return []
+        from ratbench.probes import TRAINING_HOOKS
+
+        return [TRAINING_HOOKS.get(n)(self) for n in names]
 
     def fit(self) -> RunResult:
         c = self.config
@@ -218,6 +230,7 @@ class Engine:
         self.method.pretrain(self.model, lambda: self._epoch_batches(pre_rng))
         rng = np.random.default_rng(self.seed)
         explain = self.method.explain_every_epoch
+        hooks = self._training_hooks()
         result = RunResult()
         best: dict[str, Any] = {"eligible": None, "any": None}
         target = c.target_sparsity
@@ -228,7 +241,11 @@ class Engine:
             totals = {"loss": 0.0, "correct": 0.0, "selected": 0.0, "tokens": 0.0, "selected_ref": 0.0, "n": 0}
             for i, index in enumerate(batches):
                 batch = make_batch(self.train, index, self.device)
+                for hook in hooks:
+                    hook.before_step(batch)
                 stats = self.method.train_step(self.model, batch, self.optimizers)
+                for hook in hooks:
+                    hook.after_step(batch)
                 totals["loss"] += stats["loss"] * len(batch)
                 totals["n"] += len(batch)
                 for key in ("correct", "selected", "tokens", "selected_ref"):
@@ -259,6 +276,8 @@ class Engine:
                 "test_P_ref": test["p_ref"],
                 "test_full_text_acc": test["full_text_acc"],
             }
+            for hook in hooks:
+                row.update(hook.epoch_values())
             result.curves.append(row)
             # post-hoc explainers select at a fixed (matched) sparsity: nothing to calibrate or filter on
             post_hoc = self.method.post_hoc

@@ -110,6 +110,7 @@ def _train_and_record(job: Job, on_epoch: Callable[[dict[str, Any]], None] | Non
 
     from ratbench.engine import Engine, resolve_device
     from ratbench.methods import METHODS
+    from ratbench.results.checkpoint import checkpoint_path, save_checkpoint
     from ratbench.results.record import SCHEMA_VERSION, versions, write_record
 
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -139,12 +140,14 @@ def _train_and_record(job: Job, on_epoch: Callable[[dict[str, Any]], None] | Non
         context = {"results": job.results, "dataset": job.dataset, "profile": job.profile}
         engine = Engine(method, corpus, job.config, job.seed, device, on_epoch=on_epoch, context=context)
         result = engine.fit()
+        save_checkpoint(checkpoint_path(job.path), engine.model_state())
         record.update(
             status="finished",
             selected_epoch=result.selected_epoch,
             selection=result.selection,
             final_alpha=result.final_alpha,
             metrics=result.metrics,
+            checkpoint=checkpoint_path(job.path).name,
             curves=result.curves,
             n_examples={"train": len(engine.train), "dev": len(engine.dev), "test": len(engine.test)},
         )

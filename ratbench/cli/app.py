@@ -55,7 +55,7 @@ def _root(
 def _register() -> None:
     import importlib
 
-    for module in ("data", "listing", "run", "report", "check", "score"):
+    for module in ("data", "listing", "run", "report", "check", "score", "show", "diagnose"):
         try:
             mod = importlib.import_module(f"ratbench.cli.{module}")
         except ModuleNotFoundError as err:

@@ -49,12 +49,17 @@ def register(app: typer.Typer) -> None:
             console.print(table)
             return
         if kind == "probes":
-            try:
-                from ratbench.probes import PROBES
-            except ModuleNotFoundError:
-                console.print("No diagnostic probes are available in this version yet (coming with `diagnose`).")
-                return
-            for name in PROBES:
-                console.print(name)
+            from ratbench.probes import PROBES
+
+            table = Table(title="Probes (ratbench diagnose --probe NAME)")
+            table.add_column("name")
+            table.add_column("what it shows")
+            table.add_column("reads")
+            for name, cls in PROBES.items():
+                reads = ", ".join(x for x, on in (("checkpoint", cls.needs_checkpoint),
+                                                  (f"training hook {','.join(cls.collects)}", bool(cls.collects)))
+                                  if on) or "run records"
+                table.add_row(name, cls.title, reads)
+            console.print(table)
             return
         raise RatbenchError(f"Cannot list {kind!r}.{suggest(kind, KINDS)} Choose one of: {', '.join(KINDS)}.")

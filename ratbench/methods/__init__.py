@@ -8,13 +8,13 @@ from ratbench.methods.base import Method
 from ratbench.methods.registry import METHODS, register_method
 from ratbench.registry import expand_names
 
-_MODULES = ["rnp", "ver", "nir", "a2i", "three_player", "a2r", "fr", "dr", "mgr", "attention", "lime"]
+_MODULES = ["rnp", "ver", "nir", "a2i", "three_player", "a2r", "fr", "dr", "mgr", "attention", "lime", "random_dz"]
 for _m in _MODULES:
     importlib.import_module(f"ratbench.methods.{_m}")
 
 # cli.md: `table1` is the VER paper's Table 1 rows; only registered methods are expanded.
 METHOD_GROUPS: dict[str, list[str]] = {
-    "all": METHODS.names(),
+    "all": [n for n, cls in METHODS.items() if not cls.probe_only],
     "table1": [m for m in ["lime", "attention", "rnp", "interrat", "nir", "dmr", "a2i", "ver"] if m in METHODS],
 }
 

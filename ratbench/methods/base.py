@@ -55,6 +55,8 @@ class Method:
     # Methods whose runs read the records of these methods (same dataset and seed); the runner trains them
     # in a later wave.
     runs_after: ClassVar[tuple[str, ...]] = ()
+    # Diagnostic variants trained by a probe (random-dz); left out of `--methods all`.
+    probe_only: ClassVar[bool] = False
 
     def __init__(self, config: RunConfig):
         self.config = config

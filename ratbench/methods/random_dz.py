@@ -1,0 +1,47 @@
+"""The VER paper's negative-result experiment (Figure 6), as a method the `random-dz` probe trains.
+
+The predictor first learns from random rationales at the sparsity target, then is frozen while the selector
+trains against it with RNP's loss. Not a benchmark method: hidden from `--methods all`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+from ratbench.data.batching import Batch
+from ratbench.methods.base import Method
+from ratbench.methods.registry import register_method
+
+
+def random_rationale(mask: torch.Tensor, rate: float) -> torch.Tensor:
+    """Each real token kept independently with probability `rate`."""
+    return (torch.rand(mask.shape, device=mask.device) < rate).float() * mask
+
+
+@register_method("rnp-random-dz")
+class RandomDZ(Method):
+    """Predictor pre-trained on random rationales, then frozen while the selector trains (probe random-dz)."""
+
+    defaults = {"predictor_epochs": 5}
+    family = "diagnostic (VER paper Figure 6)"
+    citation = "Liu et al., TACL 2025, Figure 6"
+    probe_only = True
+
+    def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
+        """The selector only: the predictor is trained in `pretrain` and then never moves."""
+        return [torch.optim.Adam([{"params": model.selector_parameters(), "lr": self.config.lr, "name": "selector"}])]
+
+    def pretrain(self, model: nn.Module, epoch_batches: Callable[[], Iterator[Batch]]) -> None:
+        c = self.config
+        opt = torch.optim.Adam(model.predictor_parameters(), lr=c.lr)
+        model.train()
+        for _ in range(int(self.params["predictor_epochs"])):
+            for batch in epoch_batches():
+                emb = model.embed(batch.ids, batch.mask)
+                z = random_rationale(batch.mask, self.alpha)
+                loss = nn.functional.cross_entropy(model.predict(emb, z, batch.mask, batch.lengths), batch.labels)
+                self.backward_step(loss, [opt])
+        model.predictor.requires_grad_(False)

@@ -1,0 +1,84 @@
+"""The trained predictor fed the human rationale (VER paper Figures 3 and 10; methods.md §12.6 items 2-3).
+
+For each run's selected model, on the annotated test set: accuracy and median (and mean) cross-entropy of the
+predictor reading (a) the gold rationale, (b) the model's own rationale, (c) the full text. ratbench feeds
+e*g and pools over the real tokens, exactly as the predictor reads its own rationale in training; the
+reference passes g as the pooling mask instead (pooling over gold positions only), which the predictor never
+saw in training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ratbench.probes.base import Probe, ProbeContext, register_probe
+from ratbench.probes.plotting import figure, save
+
+INPUTS = ("gold", "own", "full")
+
+
+def input_scores(method: Any, model: Any, batches: list, eval_seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per input: (correct 0/1, cross-entropy) per test example."""
+    gen = torch.Generator(device=batches[0].ids.device).manual_seed(eval_seed)
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in INPUTS}
+    with torch.inference_mode():
+        for batch in batches:
+            z, own_logits, _ = method.rationale(model, batch, gen)
+            logits = {"own": own_logits, "gold": method.predict_with(model, batch, batch.gold),
+                      "full": method.predict_with(model, batch, torch.ones_like(batch.mask))}
+            for k, lg in logits.items():
+                ce = torch.nn.functional.cross_entropy(lg, batch.labels, reduction="none")
+                out[k].append(((lg.argmax(-1) == batch.labels).float().cpu().numpy(), ce.cpu().numpy()))
+    return {k: (np.concatenate([a for a, _ in v]), np.concatenate([c for _, c in v])) for k, v in out.items()}
+
+
+@register_probe("gold")
+class GoldProbe(Probe):
+    title = "Trained predictor on the gold rationale, its own rationale and the full text"
+    needs_checkpoint = True
+
+    def compute(self, ctx: ProbeContext, runs: list[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
+        from ratbench.data.batching import eval_batches
+        from ratbench.engine import EVAL_BATCH, limit_split
+        from ratbench.results.checkpoint import load_model
+
+        rows = []
+        for path, rec in runs:
+            method, model, corpus = load_model(rec, path, ctx.data_root)
+            test = limit_split(corpus.test, method.config.test_limit)
+            scores = input_scores(method, model, eval_batches(test, EVAL_BATCH), method.config.eval_seed)
+            for k, (correct, ce) in scores.items():
+                rows.append({"dataset": rec["dataset"], "method": rec["method"], "seed": rec["seed"], "input": k,
+                             "acc": 100.0 * float(correct.mean()), "median_ce": float(np.median(ce)),
+                             "mean_ce": float(ce.mean()), "n": len(ce)})
+        return pd.DataFrame(rows)
+
+    def summary(self, frame: pd.DataFrame) -> pd.DataFrame:
+        g = frame.groupby(["dataset", "method", "input"], sort=False)
+        return g.agg(acc=("acc", "mean"), acc_std=("acc", "std"), median_ce=("median_ce", "mean"),
+                     mean_ce=("mean_ce", "mean"), seeds=("seed", "nunique")).reset_index()
+
+    def plot(self, frame: pd.DataFrame, png: Path, caption: str) -> None:
+        summary = self.summary(frame)
+        datasets = sorted(summary["dataset"].unique())
+        fig, axes = figure(len(datasets), 2, self.title, width=5.5)
+        for i, d in enumerate(datasets):
+            sub = summary[summary["dataset"] == d]
+            methods = list(dict.fromkeys(sub["method"]))
+            x = np.arange(len(methods))
+            for j, inp in enumerate(INPUTS):
+                s = sub[sub["input"] == inp].set_index("method").reindex(methods)
+                axes[i][0].bar(x + (j - 1) * 0.27, s["acc"], 0.27, yerr=s["acc_std"].fillna(0), label=inp)
+                axes[i][1].bar(x + (j - 1) * 0.27, s["median_ce"], 0.27, label=inp)
+            for ax, ylabel in zip(axes[i], ["test accuracy (%)", "median cross-entropy"]):
+                ax.set_xticks(x, methods)
+                ax.set_xlabel("method")
+                ax.set_ylabel(ylabel)
+                ax.set_title(f"{d}: {ylabel}", fontsize=10)
+                ax.legend(title="predictor input", fontsize=7)
+        save(fig, png, caption)

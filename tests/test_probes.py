@@ -1,0 +1,165 @@
+"""Diagnostic probes: their numbers on hand-checkable cases, and `ratbench diagnose` end to end on a toy corpus."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+import ratbench.runner as runner
+from ratbench.cli.app import app
+from ratbench.config import RunConfig
+from ratbench.data.batching import eval_batches
+from ratbench.engine import Engine
+from ratbench.methods import METHODS
+from ratbench.probes.lipschitz import lipschitz
+from ratbench.probes.nonoverlap import length_normalised, non_overlap
+from tests.toy import toy_corpus
+
+TOY = toy_corpus(n_train=300, n_dev=100, n_test=100)
+SMALL = ["--datasets", "synth-aroma", "--seeds", "1", "--profile", "smoke", "--set", "hidden_size=16",
+         "--set", "epochs=2"]
+
+
+def test_non_overlap_of_known_masks():
+    m1 = torch.tensor([[1.0, 1, 0, 0], [0, 1, 1, 0]])
+    m2 = torch.tensor([[1.0, 0, 1, 0], [0, 1, 1, 0]])
+    assert non_overlap(m1, m2) == pytest.approx(2 / 8)  # |diff| = 2, sums 4 + 4
+    assert non_overlap(m1, m1) == 0.0
+    assert non_overlap(torch.zeros(2, 4), torch.zeros(2, 4)) == 0.0
+    mask = torch.tensor([[1.0, 1, 1, 0], [1, 1, 1, 1]])
+    assert length_normalised(m1, m2, mask) == pytest.approx(2 / 14)
+
+
+class _LinearPredictor(nn.Module):
+    """logit_1 = sum_t w . x_t (logit_0 = 0): at x = 0, p1 = 1/2 and dp1/dx_t = w / 4 at every position."""
+
+    def __init__(self, w: torch.Tensor):
+        super().__init__()
+        self.w = nn.Parameter(w)
+
+    def features(self, x, mask, lengths):  # present so the probe recognises a standard predictor
+        return x
+
+    def forward(self, x, mask, lengths):
+        s = (x * self.w).sum((1, 2))
+        return torch.stack([torch.zeros_like(s), s], -1)
+
+
+class _StubModel(nn.Module):
+    def __init__(self, w: torch.Tensor):
+        super().__init__()
+        self.predictor = _LinearPredictor(w)
+
+    def embed(self, ids, mask):
+        return torch.zeros(*ids.shape, 16)
+
+
+class _StubMethod:
+    def rationale(self, model, batch, gen):
+        z = torch.zeros_like(batch.mask)
+        z[:, :2] = 1.0  # the first two tokens of every example
+        return z * batch.mask, None, None
+
+
+def test_lipschitz_of_a_linear_predictor_is_known():
+    w = torch.arange(16, dtype=torch.float32) - 8.0
+    model = _StubModel(w)
+    split = TOY.train.subset(torch.arange(40).numpy())
+    ours = lipschitz(_StubMethod(), model, split, torch.device("cpu"), batch_size=16)
+    expected = 0.25 * float(w.norm())
+    assert ours["max"] == pytest.approx(expected, rel=1e-5) and ours["mean"] == pytest.approx(expected, rel=1e-5)
+    # the reference: gradient of the batch mean, x1000; batches of 16, 16, 8 -> the short batch is inflated
+    ref = lipschitz(_StubMethod(), model, split, torch.device("cpu"), batch_size=16, reference=True)
+    assert ref["max"] == pytest.approx(expected * 1000 / 8, rel=1e-5)
+
+
+def _engine(**kw) -> Engine:
+    cfg = RunConfig(epochs=2, batch_size=32, lr=5e-3, hidden_size=16, alpha=0.15, target_sparsity=15.0,
+                    faithfulness=False, **kw)
+    return Engine(METHODS.get("rnp")(cfg), TOY, cfg, seed=1, device=torch.device("cpu"))
+
+
+def test_training_hooks_never_change_a_runs_numbers():
+    plain = _engine().fit()
+    probed = _engine(probes="nonoverlap,lipschitz").fit()
+    assert probed.metrics == plain.metrics
+    for a, b in zip(plain.curves, probed.curves):
+        for k in ("train_loss", "dev_acc", "test_F1", "test_S"):
+            assert a[k] == b[k]
+    row = probed.curves[-1]
+    assert 0.0 <= row["nonoverlap_floor"] <= 1.0 and row["lipschitz_max"] > 0
+
+
+def test_without_updates_non_overlap_equals_its_noise_floor():
+    engine = _engine(probes="nonoverlap", lr=0.0)
+    row = engine.fit().curves[-1]
+    assert row["nonoverlap"] == pytest.approx(row["nonoverlap_floor"], abs=0.03)
+    assert row["nonoverlap"] > 0.2  # an untrained selector's samples differ a lot
+
+
+def test_probe_hooks_are_not_part_of_the_config_hash():
+    from ratbench.config import config_hash
+
+    cfg = RunConfig()
+    assert config_hash(cfg, "rnp", "x") == config_hash(dataclasses.replace(cfg, probes="nonoverlap"), "rnp", "x")
+
+
+@pytest.fixture
+def toy_data(monkeypatch):
+    monkeypatch.setattr(runner, "_corpus", lambda name, root: TOY)
+    monkeypatch.setattr("ratbench.data.prepare.load_corpus", lambda name, root: TOY)
+
+
+@pytest.mark.parametrize("probe,methods,extra", [
+    ("nonoverlap", "rnp,ver", []),
+    ("gold", "rnp", []),
+    ("lipschitz", "rnp", []),
+    ("sweep", "ver", ["--values", "0,0.3"]),
+    ("random-dz", "rnp", ["--set", "predictor_epochs=1"]),
+])
+def test_diagnose_writes_csv_png_and_prints_a_table(tmp_path, toy_data, probe, methods, extra):
+    res = tmp_path / "res"
+    args = ["diagnose", "--probe", probe, "--methods", methods, *SMALL, *extra, "--results", str(res)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    folder = res / "diagnose" / probe
+    frame = pd.read_csv(folder / f"{probe}.csv")
+    summary = pd.read_csv(folder / f"{probe}_summary.csv")
+    assert len(frame) and len(summary)
+    png = (folder / f"{probe}.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    # a second diagnose reuses the runs: nothing to train
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0 and "0 to train" in r.output
+
+
+def test_gold_probe_numbers_match_a_direct_computation(tmp_path, toy_data):
+    res = tmp_path / "res"
+    r = CliRunner().invoke(app, ["diagnose", "--probe", "gold", "--methods", "rnp", *SMALL, "--results", str(res)])
+    assert r.exit_code == 0, r.output
+    frame = pd.read_csv(res / "diagnose" / "gold" / "gold.csv").set_index("input")
+    from ratbench.results.checkpoint import load_model
+
+    path = next(res.glob("runs/*/rnp/*.json"))
+    import json
+
+    method, model, corpus = load_model(json.loads(path.read_text()), path, tmp_path)
+    correct = total = 0
+    with torch.inference_mode():
+        for b in eval_batches(corpus.test, 256):
+            logits = method.predict_with(model, b, b.gold)
+            correct += int((logits.argmax(-1) == b.labels).sum())
+            total += len(b)
+    assert frame.loc["gold", "acc"] == pytest.approx(100 * correct / total)
+    assert set(frame.index) == {"gold", "own", "full"}
+
+
+def test_sweep_refuses_methods_without_p_flip(tmp_path, toy_data):
+    r = CliRunner().invoke(app, ["diagnose", "--probe", "sweep", "--methods", "rnp", *SMALL, "--results",
+                                 str(tmp_path)])
+    assert r.exit_code == 1 and "p_flip" in r.output
