@@ -96,7 +96,10 @@ class BiGRU(nn.Module):
         the two directions' own weights, so checkpoints and initialisation do not depend on the mode)."""
         shell = self.__dict__.get("_shell")
         if shell is None:
-            shell = nn.GRU(2 * self.fwd.input_size, 2 * self.fwd.hidden_size, batch_first=True)
+            # nn.GRU initialises weights from the global RNG; this lazily built shell must not, or the first
+            # forward pass (training, a probe, `show`) would shift every later random draw of the run
+            with torch.random.fork_rng(devices=[]):
+                shell = nn.GRU(2 * self.fwd.input_size, 2 * self.fwd.hidden_size, batch_first=True)
             for name in list(shell._parameters):
                 shell._parameters[name] = None
             self.__dict__["_shell"] = shell
