@@ -79,8 +79,9 @@ def test_lipschitz_of_a_linear_predictor_is_known():
 
 
 def _engine(**kw) -> Engine:
-    cfg = RunConfig(epochs=2, batch_size=32, lr=5e-3, hidden_size=16, alpha=0.15, target_sparsity=15.0,
-                    faithfulness=False, **kw)
+    settings = dict(epochs=2, batch_size=32, lr=5e-3, hidden_size=16, alpha=0.15, target_sparsity=15.0,
+                    faithfulness=False)
+    cfg = RunConfig(**{**settings, **kw})
     return Engine(METHODS.get("rnp")(cfg), TOY, cfg, seed=1, device=torch.device("cpu"))
 
 
