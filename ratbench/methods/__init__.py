@@ -8,7 +8,8 @@ from ratbench.methods.base import Method
 from ratbench.methods.registry import METHODS, register_method
 from ratbench.registry import expand_names
 
-_MODULES = ["rnp", "ver", "nir", "dmr", "a2i", "interrat", "three_player", "a2r", "fr", "dr", "mgr", "attention", "lime"]
+_MODULES = ["rnp", "ver", "nir", "dmr", "a2i", "interrat", "three_player", "a2r", "fr", "dr", "mgr", "attention",
+            "lime"]
 for _m in _MODULES:
     importlib.import_module(f"ratbench.methods.{_m}")
 
