@@ -8,8 +8,8 @@ from ratbench.methods.base import Method
 from ratbench.methods.registry import METHODS, register_method
 from ratbench.registry import expand_names
 
-_MODULES = ["rnp", "ver", "nir", "dmr", "a2i", "three_player", "a2r", "fr", "dr", "mgr", "attention", "lime",
-            "random_dz"]
+_MODULES = ["rnp", "ver", "nir", "dmr", "a2i", "interrat", "three_player", "a2r", "fr", "dr", "mgr", "attention",
+            "lime", "random_dz"]
 for _m in _MODULES:
     importlib.import_module(f"ratbench.methods.{_m}")
 

@@ -152,7 +152,7 @@ class InterRAT(Method):
     """
 
     defaults = {"lambda_s": 0.05, "lambda_c": 0.01, "lr_decay": 0.97, "lr_floor": 5e-5, "priors": "auto"}
-    family = "cooperative selector-predictor, backdoor-adjusted (class confounders)"
+    family = "cooperative + backdoor adjustment (class confounders)"
     citation = "Yue et al., EMNLP 2023"
 
     def __init__(self, config: RunConfig):
