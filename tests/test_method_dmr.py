@@ -249,7 +249,10 @@ def test_evaluation_scores_the_chosen_generator_with_its_path(select_by):
 
 # -- 4. training ---------------------------------------------------------------------------------------
 def test_short_training_beats_chance_and_approaches_target_sparsity():
+    # each generator trains on every other step, so DMR needs more epochs than RNP: at 4 epochs the toy runs of
+    # seeds 1-3 ended with P below random in two cases, at 8 all three are well above it
     method = _method()
+    method.config.epochs = 8
     engine = Engine(method, CORPUS, method.config, seed=1, device=torch.device("cpu"))
     res = engine.fit()
     m = res.metrics

@@ -41,3 +41,13 @@ def toy_corpus(n_train: int = 800, n_dev: int = 200, n_test: int = 200, dim: int
     tr.gold = None
     dv.gold = None
     return Corpus("toy", build_split(tr, index), build_split(dv, index), build_split(te, index), words, vectors)
+
+
+def install_toy_corpus() -> None:
+    """Make every dataset name load the toy corpus in this process (a Ray worker setup hook in tests)."""
+    import ratbench.data.prepare as prepare
+    import ratbench.runner as runner
+
+    corpus = toy_corpus(n_train=300, n_dev=100, n_test=100)
+    runner._corpus = lambda name, root: corpus
+    prepare.load_corpus = lambda name, root: corpus

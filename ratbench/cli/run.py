@@ -36,6 +36,12 @@ def register(app: typer.Typer) -> None:
         epochs: Annotated[int | None, typer.Option("--epochs", help="Override the profile's epoch budget.")] = None,
         device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
         jobs: Annotated[int, typer.Option("--jobs", help="Runs trained in parallel (processes).")] = 1,
+        executor: Annotated[str, typer.Option(
+            "--executor", help="local (processes on this machine) or ray (a local Ray or --ray-address).")] = "local",
+        ray_address: Annotated[str | None, typer.Option(
+            "--ray-address", help="An existing Ray cluster, e.g. ray://head:10001 or auto.")] = None,
+        runs_per_gpu: Annotated[int, typer.Option(
+            "--runs-per-gpu", help="Runs sharing one GPU (Ray: fractional GPU requests).")] = 1,
         set_: Annotated[list[str] | None, typer.Option("--set", help="Override any setting: key=value.")] = None,
         resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip runs whose record exists.")] = True,
         data_root: DataRootOpt = None,
@@ -54,8 +60,10 @@ def register(app: typer.Typer) -> None:
         from ratbench.runner import plan, waves
 
         console = Console(stderr=True)
-        if jobs < 1:
-            raise RatbenchError("--jobs must be at least 1.")
+        if jobs < 1 or runs_per_gpu < 1:
+            raise RatbenchError("--jobs and --runs-per-gpu must be at least 1.")
+        if executor not in ("local", "ray"):
+            raise RatbenchError(f"--executor must be local or ray, got {executor!r}.")
         root = _data_root(data_root)
         out = results_root(results)
         grid = plan(expand_methods(methods), expand_datasets(datasets), parse_int_list(seeds), profile,
@@ -75,7 +83,14 @@ def register(app: typer.Typer) -> None:
             load_corpus(name, root)
         outcomes = []
         for wave in waves(todo):
-            outcomes += _run_local(wave, jobs, console) if jobs > 1 else _run_serial(wave, console)
+            if executor == "ray":
+                from ratbench.executors import run_ray
+
+                console.print(f"Submitting {len(wave)} runs to Ray ({ray_address or 'a local instance'}).")
+                outcomes += run_ray(wave, ray_address, runs_per_gpu,
+                                    on_done=lambda job, status: console.print(f"{status} {job.label}"))
+            else:
+                outcomes += _run_local(wave, jobs, console) if jobs > 1 else _run_serial(wave, console)
         failures = [(label, err) for label, status, err in outcomes if status == "failed"]
         elsewhere = [label for label, status, _ in outcomes if status == "skipped"]
         done = len(todo) - len(outcomes)
