@@ -264,4 +264,4 @@ def test_short_training_beats_chance_and_approaches_target_sparsity():
     assert method.notes["teacher_train_acc"] > 90.0, method.notes  # the planted words are easy for the teacher
     assert method.notes["select_by"] == "gold" and method.notes["cmd_mode"] == "mean_only"
     assert all(np.isfinite(m[k]) for k in ("comprehensiveness", "sufficiency", "iou_f1", "auprc"))
-    assert len(res.curves) == 4
+    assert len(res.curves) == 8
