@@ -81,6 +81,21 @@ def waves(jobs: list[Job]) -> list[list[Job]]:
     return [w for w in (first, later) if w]
 
 
+def spread_over_gpus(jobs: list[Job], n_gpus: int) -> list[Job]:
+    """Jobs that may use CUDA (`auto`, `cuda`) get cuda:0..n-1 in turn; explicit devices and CPU are kept."""
+    import dataclasses
+
+    if n_gpus < 1:
+        return jobs
+    out, k = [], 0
+    for job in jobs:
+        if job.device in ("auto", "cuda"):
+            job = dataclasses.replace(job, device=f"cuda:{k % n_gpus}")
+            k += 1
+        out.append(job)
+    return out
+
+
 @functools.lru_cache(maxsize=4)
 def _corpus(name: str, root: str):
     from ratbench.data.prepare import load_corpus

@@ -154,3 +154,14 @@ def test_sigkill_mid_grid_loses_only_the_run_in_progress(tmp_path, toy_data):
     for p, data in before.items():  # finished runs were not redone
         assert p.read_bytes() == data
     assert not list(out.rglob("*.part"))
+
+
+def test_runs_spread_round_robin_over_gpus_and_keep_explicit_devices(tmp_path):
+    from ratbench.runner import plan, spread_over_gpus
+
+    jobs = plan(["rnp", "ver"], ["synth-aroma"], [1, 2, 3], "smoke", {}, None, "auto", tmp_path, tmp_path)
+    spread = spread_over_gpus(jobs, 2)
+    assert [j.device for j in spread] == ["cuda:0", "cuda:1"] * 3
+    assert [j.path for j in spread] == [j.path for j in jobs]  # same runs, same records
+    cpu = plan(["rnp"], ["synth-aroma"], [1], "smoke", {}, None, "cpu", tmp_path, tmp_path)
+    assert spread_over_gpus(cpu, 2)[0].device == "cpu" and spread_over_gpus(jobs, 0) == jobs

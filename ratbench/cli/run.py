@@ -89,8 +89,10 @@ def register(app: typer.Typer) -> None:
                 console.print(f"Submitting {len(wave)} runs to Ray ({ray_address or 'a local instance'}).")
                 outcomes += run_ray(wave, ray_address, runs_per_gpu,
                                     on_done=lambda job, status: console.print(f"{status} {job.label}"))
+            elif jobs > 1:
+                outcomes += _run_local(*_on_gpus(wave, jobs, runs_per_gpu, console), console)
             else:
-                outcomes += _run_local(wave, jobs, console) if jobs > 1 else _run_serial(wave, console)
+                outcomes += _run_serial(wave, console)
         failures = [(label, err) for label, status, err in outcomes if status == "failed"]
         elsewhere = [label for label, status, _ in outcomes if status == "skipped"]
         done = len(todo) - len(outcomes)
@@ -102,6 +104,20 @@ def register(app: typer.Typer) -> None:
         if elsewhere:
             console.print(f"Left to another ratbench process training them now: {', '.join(elsewhere)}.")
         console.print(f"Next: ratbench report --results {out}")
+
+
+def _on_gpus(wave: list, jobs: int, runs_per_gpu: int, console) -> tuple[list, int]:
+    """With GPUs visible: runs spread round-robin over them, at most runs_per_gpu at once per GPU."""
+    import torch
+
+    from ratbench.runner import spread_over_gpus
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0 or not any(j.device in ("auto", "cuda") for j in wave):
+        return wave, jobs
+    workers = min(jobs, n * runs_per_gpu)
+    console.print(f"{n} GPU(s): {workers} runs at a time, up to {runs_per_gpu} per GPU.")
+    return spread_over_gpus(wave, n), workers
 
 
 def _progress(console):
