@@ -1,0 +1,112 @@
+"""Engine speed against two references on the same data (prints figures; never asserts on time).
+
+    python benchmarks/speed.py                                   # RNP, synth-appearance, paper width, 2 epochs
+    python benchmarks/speed.py --dataset beer-appearance --epochs 3 --threads 2
+
+For each epoch of RNP trained by ratbench: training and evaluation seconds, examples per second and peak memory.
+Then, over the same examples and batch size:
+- `padded-256`: the published practice (every batch padded to 256 tokens, random composition, GRUs over the
+  padding), one epoch of the same model and loss;
+- `floor`: only the forward and backward passes of the same two bidirectional GRUs (selector and predictor)
+  over the same batches as the engine, with nothing else (no embedding lookup, heads, losses, sampling,
+  optimizer, evaluation). engine/floor says how much the rest of the engine costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import numpy as np
+import torch
+
+from ratbench.config import RunConfig
+from ratbench.data.batching import make_batch, train_batches
+from ratbench.data.prepare import load_corpus
+from ratbench.engine import Engine
+from ratbench.methods import METHODS
+from ratbench.paths import data_root
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def padded_epoch(engine: Engine, batch_size: int, max_len: int = 256) -> float:
+    """One training epoch with the published batching: random composition, every batch padded to max_len."""
+    method, model, split = engine.method, engine.model, engine.train
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(split))
+    model.train()
+    t0 = time.perf_counter()
+    for i in range(0, len(order), batch_size):
+        b = make_batch(split, order[i:i + batch_size], engine.device)
+        pad = max_len - b.ids.shape[1]
+        b.ids = torch.nn.functional.pad(b.ids, (0, pad))
+        b.mask = torch.nn.functional.pad(b.mask, (0, pad))
+        method.train_step(model, b, engine.optimizers)
+    return time.perf_counter() - t0
+
+
+def floor_epoch(engine: Engine, batch_size: int) -> float:
+    """Forward + backward of the selector's and predictor's BiGRUs alone over the engine's batches."""
+    model, split = engine.model, engine.train
+    encoders = [model.selector.encoder, model.predictor.encoder]
+    batches = [make_batch(split, idx, engine.device) for idx in train_batches(split, batch_size,
+                                                                                np.random.default_rng(0))]
+    embs = [model.embed(b.ids, b.mask) for b in batches]
+    t0 = time.perf_counter()
+    for b, emb in zip(batches, embs):
+        out = sum(enc(emb, b.lengths).sum() for enc in encoders)
+        out.backward()
+    if engine.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", default="synth-appearance")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--hidden", type=int, default=200, help="both directions together (paper: 200)")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--train-limit", type=int, default=None, help="first N training reviews (a quick check)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    corpus = load_corpus(args.dataset, data_root(args.data_root))
+    n = min(len(corpus.train), args.train_limit or len(corpus.train))
+    print(f"{args.dataset}: {n} training reviews, mean length {corpus.train.lengths.mean():.0f} tokens; "
+          f"batch {args.batch_size}, hidden {args.hidden}, device {device}, threads {torch.get_num_threads()}")
+    cfg = RunConfig(epochs=args.epochs, batch_size=args.batch_size, hidden_size=args.hidden, lr=1e-4,
+                    faithfulness=False, train_limit=args.train_limit)
+    engine = Engine(METHODS.get("rnp")(cfg), corpus, cfg, seed=1, device=device)
+    res = engine.fit()
+    print("\nratbench engine (RNP, default GRU mode, length-bucketed batches)")
+    print(f"{'epoch':>5} {'train s':>8} {'eval s':>7} {'eval %':>6} {'train ex/s':>10} {'peak MB':>8}")
+    for row in res.curves:
+        total = row["train_seconds"] + row["eval_seconds"]
+        print(f"{row['epoch']:>5} {row['train_seconds']:>8.2f} {row['eval_seconds']:>7.2f} "
+              f"{100 * row['eval_seconds'] / total:>6.1f} {n / row['train_seconds']:>10.0f} "
+              f"{peak_memory_mb(device):>8.0f}")
+    engine_s = float(np.median([r["train_seconds"] for r in res.curves]))
+    padded_cfg = RunConfig(epochs=1, batch_size=args.batch_size, hidden_size=args.hidden, lr=1e-4,
+                           faithfulness=False, gru_mode="padded", train_limit=args.train_limit)
+    padded = Engine(METHODS.get("rnp")(padded_cfg), corpus, padded_cfg, seed=1, device=device)
+    padded_s = padded_epoch(padded, args.batch_size)
+    floor_s = floor_epoch(engine, args.batch_size)
+    print(f"\npadded-256 (published practice): {padded_s:8.2f} s/epoch  -> ratbench is {padded_s / engine_s:.2f}x "
+          f"faster")
+    print(f"floor (two BiGRUs, fwd+bwd):     {floor_s:8.2f} s/epoch  -> engine/floor = {engine_s / floor_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
