@@ -46,8 +46,9 @@ class Probe:
         from ratbench.runner import plan
 
         overrides = dict(ctx.overrides)
-        if self.collects:
-            overrides["probes"] = ",".join(self.collects)
+        if self.collects:  # the probe's hooks, plus any the user asked for (one training serves several probes)
+            asked = [n.strip() for n in str(overrides.get("probes") or "").split(",") if n.strip()]
+            overrides["probes"] = ",".join(dict.fromkeys([*asked, *self.collects]))
         return plan(ctx.methods, ctx.datasets, ctx.seeds, ctx.profile, overrides, ctx.epochs, ctx.device,
                     ctx.data_root, ctx.results)
 
