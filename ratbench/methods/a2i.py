@@ -3,24 +3,20 @@ predictor is instructed to stay uninformative on them (methods.md §5)."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from ratbench.data.batching import Batch
-from ratbench.methods.base import Method, continuity_loss, sparsity_loss, step_stats
+from ratbench.methods.base import Method, capped_cross_entropy, continuity_loss, sparsity_loss, step_stats
 from ratbench.methods.registry import register_method
 from ratbench.models.gumbel import sample_st
 from ratbench.models.rationalizer import Rationalizer, Selector
-
-CHANCE_CE = math.log(2.0)
 
 
 class AttackedRationalizer(Rationalizer):
     """The RNP players plus an attacker generator of the selector's shape."""
 
-    def __init__(self, vectors: torch.Tensor, hidden: int, dropout: float, gru_mode: str):
+    def __init__(self, vectors: torch.Tensor, hidden: int = 200, dropout: float = 0.2, gru_mode: str = "auto"):
         super().__init__(vectors, hidden=hidden, dropout=dropout, gru_mode=gru_mode)
         self.attacker = Selector(self.embed.dim, hidden, dropout, gru_mode)
 
@@ -32,8 +28,7 @@ def instruction_loss(logits: torch.Tensor, flipped: torch.Tensor, hinge: bool) -
     otherwise: CE against the uniform distribution [0.5, 0.5].
     """
     if hinge:
-        ce = nn.functional.cross_entropy(logits, flipped, reduction="none")
-        return -ce.clamp(max=CHANCE_CE).mean()
+        return -capped_cross_entropy(logits, flipped)
     return nn.functional.cross_entropy(logits, torch.full_like(logits, 0.5))
 
 
@@ -45,14 +40,11 @@ class A2I(Method):
                 "attacker_lr_rate": 1.0, "open_epoch": 0}
     family = "cooperative + adversarial attacker"
     citation = "Liu et al., Adversarial Cooperative Rationalization, ICML 2025"
+    model_class = AttackedRationalizer
 
     def __init__(self, config):
         super().__init__(config)
         self.epoch = 0  # epochs completed; the attack term is on from `open_epoch`
-
-    def build_model(self, vectors: torch.Tensor) -> nn.Module:
-        c = self.config
-        return AttackedRationalizer(vectors, c.hidden_size, c.dropout, c.gru_mode)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         lr = self.config.lr * float(self.params["attacker_lr_rate"])

@@ -15,7 +15,7 @@ from ratbench.models.rationalizer import NEG_INF, Rationalizer
 class SoftPathRationalizer(Rationalizer):
     """The RNP players plus a second predictor head W_s for the attention-pooled full text (shared encoder)."""
 
-    def __init__(self, vectors: torch.Tensor, hidden: int, dropout: float, gru_mode: str):
+    def __init__(self, vectors: torch.Tensor, hidden: int = 200, dropout: float = 0.2, gru_mode: str = "auto"):
         super().__init__(vectors, hidden=hidden, dropout=dropout, gru_mode=gru_mode)
         self.soft_head = nn.Linear(hidden, 2)
 
@@ -47,10 +47,7 @@ class A2R(Method):
     defaults = {"lambda_js": 1.0}
     family = "cooperative, soft + hard paths"
     citation = "Yu et al., Understanding Interlocking Dynamics of Cooperative Rationalization, NeurIPS 2021"
-
-    def build_model(self, vectors: torch.Tensor) -> nn.Module:
-        c = self.config
-        return SoftPathRationalizer(vectors, c.hidden_size, c.dropout, c.gru_mode)
+    model_class = SoftPathRationalizer
 
     def extra_losses(self, model, batch, emb, sel_logits, z, pred_logits):
         soft_logits = model.predict_soft(emb, sel_logits, batch)

@@ -7,6 +7,7 @@ methods override where they differ (`predictor_mask`, `extra_losses`), or replac
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -18,6 +19,15 @@ from ratbench.data.batching import Batch
 from ratbench.data.corpus import Corpus, Split
 from ratbench.models.gumbel import sample_st
 from ratbench.models.rationalizer import Rationalizer
+
+CHANCE_CE = math.log(2.0)  # cross-entropy of a uniform two-class prediction
+
+
+def capped_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of min(CE, ln 2): an adversarial term that stops paying once the other model is at
+    chance, so it cannot run away to infinity (3PLAYER's complement, A2I's instruction)."""
+    ce = nn.functional.cross_entropy(logits, labels, reduction="none")
+    return ce.clamp(max=CHANCE_CE).mean()
 
 
 def sparsity_loss(z: torch.Tensor, mask: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -57,6 +67,8 @@ class Method:
     runs_after: ClassVar[tuple[str, ...]] = ()
     # Diagnostic variants trained by a probe (random-dz); left out of `--methods all`.
     probe_only: ClassVar[bool] = False
+    # The players: a Rationalizer (sub)class built with the config's width, dropout and GRU mode.
+    model_class: ClassVar[type[nn.Module]] = Rationalizer
 
     def __init__(self, config: RunConfig):
         self.config = config
@@ -78,7 +90,7 @@ class Method:
     # -- construction ------------------------------------------------------------------------------
     def build_model(self, vectors: torch.Tensor) -> nn.Module:
         c = self.config
-        return Rationalizer(vectors, hidden=c.hidden_size, dropout=c.dropout, gru_mode=c.gru_mode)
+        return self.model_class(vectors, hidden=c.hidden_size, dropout=c.dropout, gru_mode=c.gru_mode)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         """One Adam with groups {selector} and {predictor} (§0.3), so methods can scale them."""

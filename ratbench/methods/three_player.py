@@ -6,36 +6,25 @@ methods.md names as ratbench's default (quirk A26).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from ratbench.data.batching import Batch
-from ratbench.methods.base import Method, step_stats
+from ratbench.methods.base import Method, capped_cross_entropy, step_stats
 from ratbench.methods.registry import register_method
 from ratbench.models.gumbel import sample_st
 from ratbench.models.rationalizer import Predictor, Rationalizer
-
-CHANCE_CE = math.log(2.0)  # cross-entropy of a uniform two-class prediction
 
 
 class ComplementRationalizer(Rationalizer):
     """Selector, predictor on e*z, and a complement predictor of the same shape on e*(1-z)."""
 
-    def __init__(self, vectors: torch.Tensor, hidden: int, dropout: float, gru_mode: str):
+    def __init__(self, vectors: torch.Tensor, hidden: int = 200, dropout: float = 0.2, gru_mode: str = "auto"):
         super().__init__(vectors, hidden=hidden, dropout=dropout, gru_mode=gru_mode)
         self.complement = Predictor(self.embed.dim, hidden, dropout, gru_mode)
 
     def predict_complement(self, emb: torch.Tensor, z: torch.Tensor, batch: Batch) -> torch.Tensor:
         return self.complement(emb * ((1.0 - z) * batch.mask).unsqueeze(-1), batch.mask, batch.lengths)
-
-
-def capped_complement_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of min(CE, ln 2): the generator gains nothing from pushing the complement
-    predictor below chance, so the term cannot run away to infinity."""
-    ce = nn.functional.cross_entropy(logits, labels, reduction="none")
-    return ce.clamp(max=CHANCE_CE).mean()
 
 
 @register_method("3player")
@@ -45,10 +34,8 @@ class ThreePlayer(Method):
     defaults = {"lambda_comp": 1.0}
     family = "cooperative + adversarial complement"
     citation = "Yu et al., Rethinking Cooperative Rationalization, EMNLP 2019"
+    model_class = ComplementRationalizer
 
-    def build_model(self, vectors: torch.Tensor) -> nn.Module:
-        c = self.config
-        return ComplementRationalizer(vectors, c.hidden_size, c.dropout, c.gru_mode)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         """[selector+predictor, complement]: the complement predictor is updated in its own step only."""
@@ -69,7 +56,7 @@ class ThreePlayer(Method):
         try:
             logits = model.predict(emb, z, batch.mask, batch.lengths)
             cls = nn.functional.cross_entropy(logits, batch.labels)
-            comp_ce = capped_complement_ce(model.predict_complement(emb, z, batch), batch.labels)
+            comp_ce = capped_cross_entropy(model.predict_complement(emb, z, batch), batch.labels)
             loss = c.cls_weight * cls - float(self.params["lambda_comp"]) * c.cls_weight * comp_ce
             loss = loss + self.regulariser(z, batch.mask)
             self.backward_step(loss, [main])
