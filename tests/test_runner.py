@@ -165,3 +165,19 @@ def test_runs_spread_round_robin_over_gpus_and_keep_explicit_devices(tmp_path):
     assert [j.path for j in spread] == [j.path for j in jobs]  # same runs, same records
     cpu = plan(["rnp"], ["synth-aroma"], [1], "smoke", {}, None, "cpu", tmp_path, tmp_path)
     assert spread_over_gpus(cpu, 2)[0].device == "cpu" and spread_over_gpus(jobs, 0) == jobs
+
+
+def test_jobs_2_writes_the_same_records_as_jobs_1(tmp_path):
+    """Worker processes train exactly what the serial loop trains (same seeds, same threads, same numbers)."""
+    data = tmp_path / "data"
+    base = ["run", "--methods", "rnp", "--datasets", "synth-aroma", "--seeds", "1,2", "--profile", "smoke",
+            "--set", "hidden_size=16", "--set", "epochs=2", "--set", "num_threads=1", "--data-root", str(data)]
+    numbers = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        r = CliRunner().invoke(app, [*base, "--jobs", jobs, "--results", str(out)])
+        assert r.exit_code == 0, r.output
+        recs = {p.name: json.loads(p.read_text()) for p in _records(out)}
+        numbers.append({name: (rec["metrics"], [{k: v for k, v in row.items() if not k.endswith("_seconds")}
+                                                for row in rec["curves"]]) for name, rec in recs.items()})
+    assert len(numbers[0]) == 2 and numbers[0] == numbers[1]
