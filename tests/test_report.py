@@ -117,3 +117,19 @@ def test_corrupt_and_future_records_are_skipped_with_a_warning(results):
     assert f"Skipping {future}" in r.output and "newer than this ratbench" in r.output
     summary = pd.read_csv(results / "summary.csv")
     assert set(summary["n"]) == {3}  # the two bad files did not count as seeds
+
+
+def test_post_hoc_rows_show_no_accuracy_and_rows_follow_table_1(results):
+    for seed in (1, 2, 3):
+        m = _m(40.0)
+        m["classifier_acc"] = m.pop("Acc")  # what the engine records for post-hoc explainers
+        _record(results, "beer-appearance", "attention", seed, m)
+    _run("--results", str(results))
+    table = (results / "table.md").read_text()
+    lines = [ln for ln in table.splitlines() if ln.startswith("| ") and not ln.startswith("| method")]
+    order = [ln.split("|")[1].strip().strip("*") for ln in lines]
+    assert order[:3] == ["attention", "rnp", "ver"]  # Table 1 order, not alphabetical
+    attention = lines[0].split("|")
+    assert attention[3].strip() == "–"  # Acc column: not applicable
+    summary = pd.read_csv(results / "summary.csv")
+    assert not ((summary.method == "attention") & (summary.metric == "Acc")).any()
