@@ -15,7 +15,7 @@ from ratbench.cli.app import app
 from ratbench.config import RunConfig
 from ratbench.data.batching import eval_batches
 from ratbench.engine import Engine
-from ratbench.methods import METHODS
+from ratbench.methods import METHOD_GROUPS, METHODS
 from ratbench.probes.lipschitz import lipschitz
 from ratbench.probes.nonoverlap import length_normalised, non_overlap
 from tests.toy import toy_corpus
@@ -164,3 +164,34 @@ def test_sweep_refuses_methods_without_p_flip(tmp_path, toy_data):
     r = CliRunner().invoke(app, ["diagnose", "--probe", "sweep", "--methods", "rnp", *SMALL, "--results",
                                  str(tmp_path)])
     assert r.exit_code == 1 and "p_flip" in r.output
+
+
+def test_random_dz_predictor_is_trained_first_then_frozen():
+    cfg = RunConfig(epochs=2, batch_size=32, lr=5e-3, hidden_size=16, alpha=0.15, target_sparsity=15.0,
+                    faithfulness=False, method_params={"predictor_epochs": 1})
+    engine = Engine(METHODS.get("rnp-random-dz")(cfg), TOY, cfg, seed=1, device=torch.device("cpu"))
+    initial = [p.detach().clone() for p in engine.model.predictor.parameters()]
+    selector_initial = [p.detach().clone() for p in engine.model.selector.parameters()]
+    pretrained = {}
+
+    def keep(model, batches, original=engine.method.pretrain):
+        original(model, batches)
+        pretrained["state"] = [p.detach().clone() for p in model.predictor.parameters()]
+
+    engine.method.pretrain = keep
+    engine.fit()
+    assert any(not torch.equal(a, b) for a, b in zip(initial, pretrained["state"]))  # phase 1 trained it
+    assert all(torch.equal(a, b) for a, b in zip(pretrained["state"], engine.model.predictor.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(selector_initial, engine.model.selector.parameters()))
+    assert "rnp-random-dz" not in METHOD_GROUPS["all"]
+
+
+def test_random_rationale_keeps_real_tokens_at_the_rate():
+    from ratbench.methods.random_dz import random_rationale
+
+    torch.manual_seed(0)
+    mask = torch.ones(200, 100)
+    mask[:, 80:] = 0
+    z = random_rationale(mask, 0.15)
+    assert float(z[:, 80:].sum()) == 0.0
+    assert float(z[:, :80].mean()) == pytest.approx(0.15, abs=0.01)
