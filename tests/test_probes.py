@@ -60,10 +60,10 @@ class _StubModel(nn.Module):
 
 
 class _StubMethod:
-    def rationale(self, model, batch, gen):
+    def select(self, model, batch, gen):
         z = torch.zeros_like(batch.mask)
         z[:, :2] = 1.0  # the first two tokens of every example
-        return z * batch.mask, None, None
+        return z * batch.mask
 
 
 def test_lipschitz_of_a_linear_predictor_is_known():
@@ -195,3 +195,16 @@ def test_random_rationale_keeps_real_tokens_at_the_rate():
     z = random_rationale(mask, 0.15)
     assert float(z[:, 80:].sum()) == 0.0
     assert float(z[:, :80].mean()) == pytest.approx(0.15, abs=0.01)
+
+
+@pytest.mark.parametrize("name,params", [("rnp", {}), ("mgr", {"infer": "average_sample"})])
+def test_select_draws_what_rationale_draws(name, params):
+    cfg = RunConfig(hidden_size=16, method_params=params)
+    method = METHODS.get(name)(cfg)
+    torch.manual_seed(0)
+    model = method.build_model(torch.from_numpy(TOY.vectors)).eval()
+    batch = eval_batches(TOY.test, 32)[0]
+    with torch.no_grad():
+        a = method.select(model, batch, torch.Generator().manual_seed(5))
+        b = method.rationale(model, batch, torch.Generator().manual_seed(5))[0]
+    assert torch.equal(a, b)

@@ -172,6 +172,16 @@ class Method:
         pred = model.predict(emb, z, batch.mask, batch.lengths)
         return z, pred, logits.softmax(-1)[..., 1]
 
+    def select(self, model: nn.Module, batch: Batch, generator: torch.Generator | None) -> torch.Tensor:
+        """The hard selection alone, without the predictor (probes sample it several times per step). Methods
+        that select differently override `rationale`; for them this falls back to it."""
+        if type(self).rationale is not Method.rationale:
+            return self.rationale(model, batch, generator)[0]
+        logits = model.select_logits(model.embed(batch.ids, batch.mask), batch.lengths)
+        if self.config.eval_mode == "argmax":
+            return (logits[..., 1] > logits[..., 0]).float()
+        return sample_st(logits, self.config.tau, generator)[0]
+
     def predict_with(self, model: nn.Module, batch: Batch, keep: torch.Tensor) -> torch.Tensor:
         """Predictor logits when only `keep` (B, L) of the real tokens are visible (comp/suff, probes)."""
         emb = model.embed(batch.ids, batch.mask)

@@ -20,7 +20,7 @@ from ratbench.engine import limit_split
 from ratbench.probes.base import TRAINING_HOOKS, Probe, ProbeContext, TrainingHook, register_probe
 from ratbench.probes.plotting import figure, save
 
-EPOCH_EXAMPLES = 1000  # per-epoch tracking uses this fixed subset of the training set (the final value: all)
+EPOCH_EXAMPLES = 500  # per-epoch tracking uses this fixed subset of the training set (the final value: all)
 SEED = 20240607
 
 
@@ -44,7 +44,7 @@ def lipschitz(method: Any, model: Any, split: Any, device: torch.device, batch_s
         gen = torch.Generator(device=device).manual_seed(SEED)
         for batch in eval_batches(split, batch_size, device):
             with torch.no_grad():
-                z = method.rationale(model, batch, gen)[0] * batch.mask
+                z = method.select(model, batch, gen) * batch.mask
             x = (model.embed(batch.ids, batch.mask) * z.unsqueeze(-1)).detach().requires_grad_(True)
             prob = model.predictor(x, batch.mask, batch.lengths).softmax(-1)[:, 1]
             target = prob.mean() * 1000.0 if reference else prob.sum()

@@ -45,7 +45,7 @@ class NonOverlapHook(TrainingHook):
         devices = [batch.ids.device] if batch.ids.is_cuda else []
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(int(self.rng.integers(2**62)))
-            z = self.engine.method.rationale(self.engine.model, batch, None)[0]
+            z = self.engine.method.select(self.engine.model, batch, None)
         return (z > 0.5).float() * batch.mask
 
     def before_step(self, batch: Any) -> None:
