@@ -35,7 +35,8 @@ def test_quick_profile_holds_against_the_committed_baseline(tmp_path):
     r = runner.invoke(app, ["report", "--results", str(out)])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["check", "--baseline", str(BASELINE), "--results", str(out), "--datasets",
-                            "synth-appearance", "--tolerance", GATE_TOLERANCE, "--format", "json"])
+                            "synth-appearance", "--methods", "rnp,ver", "--tolerance", GATE_TOLERANCE,
+                            "--format", "json"])
     result = json.loads(r.output)
     assert r.exit_code == 0, [c for c in result["cells"] if c["status"] != "ok"]
     assert len(result["cells"]) == 6  # rnp and ver x S, Acc, F1
