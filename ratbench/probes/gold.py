@@ -80,5 +80,6 @@ class GoldProbe(Probe):
                 ax.set_xlabel("method")
                 ax.set_ylabel(ylabel)
                 ax.set_title(f"{d}: {ylabel}", fontsize=10)
-                ax.legend(title="predictor input", fontsize=7)
+                ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
+                ax.legend(title="predictor input", fontsize=7, ncol=3, loc="upper center")
         save(fig, png, caption)
