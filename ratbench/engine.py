@@ -21,7 +21,7 @@ from ratbench.config import RunConfig
 from ratbench.data.batching import Batch, eval_batches, make_batch, train_batches
 from ratbench.data.corpus import BALANCE_SEED, Corpus, Split
 from ratbench.methods.base import Method
-from ratbench.metrics import AOPC_BINS, Accuracy, TokenOverlap, aopc, auprc, iou_f1, topk_mask
+from ratbench.metrics import AOPC_BINS, Accuracy, TokenOverlap, aopc, auprc, iou_f1, topk_select
 
 EVAL_BATCH = 256
 
@@ -161,10 +161,8 @@ class Engine:
             p_full = full_logits.softmax(-1).gather(1, cls[:, None]).squeeze(1).cpu().numpy()
             comp.append(p_full - prob(1.0 - zm, batch, cls))
             suff.append(p_full - prob(zm, batch, cls))
-            mask_np = batch.mask.cpu().numpy()
-            scores_np = scores.cpu().numpy()
             for k in AOPC_BINS:
-                top = torch.from_numpy(topk_mask(scores_np, mask_np, k).astype(np.float32)).to(self.device)
+                top = topk_select(scores, batch.mask, k)
                 comp_bins[k].append(p_full - prob(1.0 - top, batch, cls))
                 suff_bins[k].append(p_full - prob(top, batch, cls))
         comp_a = aopc({k: np.concatenate(v) for k, v in comp_bins.items()})
@@ -206,9 +204,6 @@ class Engine:
     # -- training ----------------------------------------------------------------------------------------
     def model_state(self) -> dict[str, torch.Tensor]:
         """The current weights without the frozen word vectors (after `fit`: the selected epoch's)."""
-        return self._state()
-
-    def _state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items() if not k.startswith("embed.")}
 
     def _epoch_batches(self, rng: np.random.Generator) -> Iterator[Batch]:
@@ -286,7 +281,7 @@ class Engine:
             for key, ok in (("eligible", eligible), ("any", True)):
                 if ok and (best[key] is None or dev["Acc"] > best[key]["dev_acc"]):
                     best[key] = {"epoch": epoch, "dev_acc": dev["Acc"], "dev_S": dev["S"], "test": test,
-                                 "state": self._state()}
+                                 "state": self.model_state()}
             if target is not None and c.calibrate == "dev" and not post_hoc:
                 # move alpha so that dev S approaches the target (never looks at test)
                 step = c.calibration_gain * (target - dev["S"]) / 100.0

@@ -208,7 +208,7 @@ def test_step_loss_is_the_sum_of_the_section_4_terms():
 def test_checkpoints_keep_every_trainable_table():
     method = _method()
     engine = Engine(method, CORPUS, method.config, seed=1, device=torch.device("cpu"))
-    kept = engine._state()
+    kept = engine.model_state()
     assert set(kept) == set(engine.model.state_dict())  # nothing named `embed.*`: all tables are trained
     assert any(k.startswith("generators.1.word_embed") for k in kept)
 

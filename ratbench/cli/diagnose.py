@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
 
         from ratbench import __version__
         from ratbench.atomic import write_text
-        from ratbench.cli.run import _run_local, _run_serial
+        from ratbench.cli.run import execute
         from ratbench.config import parse_overrides
         from ratbench.data.specs import expand_datasets
         from ratbench.errors import RatbenchError
@@ -59,7 +59,6 @@ def register(app: typer.Typer) -> None:
         from ratbench.paths import results_root
         from ratbench.probes import PROBES, ProbeContext
         from ratbench.results.record import load_record
-        from ratbench.runner import waves
 
         console = Console(stderr=True)
         probe = PROBES.get(probe_name)()
@@ -72,15 +71,8 @@ def register(app: typer.Typer) -> None:
         todo, _ = _runs_needed(probe, grid, retrain)
         console.print(f"[bold]ratbench diagnose {probe.name}[/]: {len(grid)} runs, {len(todo)} to train "
                       f"(profile {profile}), results in {res}")
-        if todo:
-            from ratbench.data.prepare import load_corpus
-
-            for name in dict.fromkeys(j.dataset for j in todo):
-                load_corpus(name, root)
-            for wave in waves(todo):
-                failed = (_run_local(wave, jobs, console) if jobs > 1 else _run_serial(wave, console))
-                for label, status, err in failed:
-                    console.print(f"[red]{status}[/] {label}: {err}")
+        for label, status, err in execute(todo, root, console, jobs) if todo else []:
+            console.print(f"[red]{status}[/] {label}: {err}")
         runs = []
         for job in grid:
             rec = load_record(job.path) if job.path.exists() else None

@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         from ratbench.paths import data_root as _data_root
         from ratbench.paths import results_root
         from ratbench.results.record import is_finished
-        from ratbench.runner import plan, waves
+        from ratbench.runner import plan
 
         console = Console(stderr=True)
         if jobs < 1 or runs_per_gpu < 1:
@@ -75,24 +75,7 @@ def register(app: typer.Typer) -> None:
         if not todo:
             console.print("Nothing to do. Use --no-resume to retrain, or `ratbench report` to see the table.")
             return
-        # Prepare every corpus once in this process, so data errors surface before any training starts
-        # and worker processes find the tokenised cache ready.
-        from ratbench.data.prepare import load_corpus
-
-        for name in dict.fromkeys(j.dataset for j in todo):
-            load_corpus(name, root)
-        outcomes = []
-        for wave in waves(todo):
-            if executor == "ray":
-                from ratbench.executors import run_ray
-
-                console.print(f"Submitting {len(wave)} runs to Ray ({ray_address or 'a local instance'}).")
-                outcomes += run_ray(wave, ray_address, runs_per_gpu,
-                                    on_done=lambda job, status: console.print(f"{status} {job.label}"))
-            elif jobs > 1:
-                outcomes += _run_local(*_on_gpus(wave, jobs, runs_per_gpu, console), console)
-            else:
-                outcomes += _run_serial(wave, console)
+        outcomes = execute(todo, root, console, jobs, executor, ray_address, runs_per_gpu)
         failures = [(label, err) for label, status, err in outcomes if status == "failed"]
         elsewhere = [label for label, status, _ in outcomes if status == "skipped"]
         done = len(todo) - len(outcomes)
@@ -104,6 +87,32 @@ def register(app: typer.Typer) -> None:
         if elsewhere:
             console.print(f"Left to another ratbench process training them now: {', '.join(elsewhere)}.")
         console.print(f"Next: ratbench report --results {out}")
+
+
+def execute(todo: list, root, console, jobs: int = 1, executor: str = "local", ray_address: str | None = None,
+            runs_per_gpu: int = 1) -> list[tuple[str, str, str]]:
+    """Train `todo` in waves (`runner.waves`) on the chosen executor; (label, status, error) of every run that
+    did not finish. Shared by `run` and `diagnose`."""
+    from ratbench.data.prepare import load_corpus
+    from ratbench.runner import waves
+
+    # Prepare every corpus once in this process, so data errors surface before any training starts
+    # and worker processes find the tokenised cache ready.
+    for name in dict.fromkeys(j.dataset for j in todo):
+        load_corpus(name, root)
+    outcomes = []
+    for wave in waves(todo):
+        if executor == "ray":
+            from ratbench.executors import run_ray
+
+            console.print(f"Submitting {len(wave)} runs to Ray ({ray_address or 'a local instance'}).")
+            outcomes += run_ray(wave, ray_address, runs_per_gpu,
+                                on_done=lambda job, status: console.print(f"{status} {job.label}"))
+        elif jobs > 1:
+            outcomes += _run_local(*_on_gpus(wave, jobs, runs_per_gpu, console), console)
+        else:
+            outcomes += _run_serial(wave, console)
+    return outcomes
 
 
 def _on_gpus(wave: list, jobs: int, runs_per_gpu: int, console) -> tuple[list, int]:

@@ -23,16 +23,22 @@ class Batch:
         return int(self.labels.shape[0])
 
 
+def padded_view(split: Split, index: np.ndarray, values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(values at each example's positions as a (len(index), width) array with 0 at padding, real-token mask),
+    for any array aligned with `split.ids` (ids, gold, per-position statistics such as NIR's q_t)."""
+    cols = np.arange(width)
+    valid = cols[None, :] < split.lengths[index][:, None]
+    pos = np.where(valid, split.offsets[index][:, None] + cols[None, :], 0)
+    return np.where(valid, values[pos] if values.size else 0, 0), valid
+
+
 def make_batch(split: Split, index: np.ndarray, device: torch.device | str = "cpu") -> Batch:
     lengths = split.lengths[index]
     width = max(int(lengths.max()) if len(index) else 1, 1)
-    cols = np.arange(width)
-    valid = cols[None, :] < lengths[:, None]
-    pos = np.where(valid, split.offsets[index][:, None] + cols[None, :], 0)
-    ids = np.where(valid, split.ids[pos] if split.ids.size else 0, 0)
+    ids, valid = padded_view(split, index, split.ids, width)
     gold = None
     if split.gold is not None:
-        gold = torch.from_numpy(np.where(valid, split.gold[pos] if split.gold.size else 0, 0).astype(np.float32))
+        gold = torch.from_numpy(padded_view(split, index, split.gold, width)[0].astype(np.float32))
     return Batch(
         ids=torch.from_numpy(ids.astype(np.int64)).to(device),
         mask=torch.from_numpy(valid.astype(np.float32)).to(device),

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ratbench.data.batching import Batch
+from ratbench.data.batching import Batch, padded_view
 from ratbench.data.corpus import Corpus, Split
 from ratbench.methods.base import Method
 from ratbench.methods.registry import register_method
@@ -74,13 +74,8 @@ class NIR(Method):
 
     def replace_prob(self, batch: Batch) -> torch.Tensor:
         """q_t of the batch's positions (0 at padding), gathered from the per-position table."""
-        split = self.train_split
-        width = batch.ids.shape[1]
-        cols = np.arange(width)
-        valid = cols[None, :] < split.lengths[batch.index][:, None]
-        pos = np.where(valid, split.offsets[batch.index][:, None] + cols[None, :], 0)
-        q = np.where(valid, self.noise.replace_prob[pos], 0.0).astype(np.float32)
-        return torch.from_numpy(q).to(batch.ids.device)
+        q, _ = padded_view(self.train_split, batch.index, self.noise.replace_prob, batch.ids.shape[1])
+        return torch.from_numpy(q.astype(np.float32)).to(batch.ids.device)
 
     def noisy_ids(self, z: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Word ids with selected real positions replaced, each with probability q_t, by P_noise draws."""

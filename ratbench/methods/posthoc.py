@@ -20,6 +20,7 @@ from ratbench.data.batching import Batch
 from ratbench.data.corpus import Corpus, Split
 from ratbench.errors import RatbenchError
 from ratbench.methods.base import Method, step_stats
+from ratbench.metrics import topk_select
 from ratbench.models.encoders import BiGRU, FrozenEmbedding
 
 MATCH_MODES = ("rnp", "target", "gold")
@@ -60,23 +61,6 @@ class AttentionClassifier(nn.Module):
         if keep is not None:
             emb = emb * (keep * mask).unsqueeze(-1)
         return self.from_embeddings(emb, mask, lengths)
-
-
-def topk_select(scores: torch.Tensor, mask: torch.Tensor, sparsity: float) -> torch.Tensor:
-    """0/1 mask of the top k_b = max(1, round(sparsity * len_b)) real tokens of each row by score.
-
-    Padding is never selected; ties go to the earlier position (a stable sort of the negated scores).
-    `round` is half-to-even, as np.rint in the metrics' own top-k (ratbench.metrics.topk_mask).
-    """
-    real = mask > 0.5
-    lengths = real.sum(1)
-    k = torch.round(sparsity * lengths.double()).long().clamp_min(1)
-    k = torch.minimum(k, lengths)
-    keyed = torch.where(real, scores.double(), torch.full_like(scores, float("-inf"), dtype=torch.float64))
-    order = torch.argsort(-keyed, dim=1, stable=True)
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order).contiguous())
-    return ((ranks < k.unsqueeze(1)) & real).to(mask.dtype)
 
 
 def normalise_scores(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,12 @@ The caller runs the model; these functions do the arithmetic on predicted-class 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported where used: `ratbench score` reads metrics without it
+    import torch
 
 AOPC_BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 
@@ -22,22 +27,33 @@ def sufficiency(p_full: np.ndarray, p_only: np.ndarray) -> dict[str, object]:
     return {"mean": float(per.mean()) if per.size else float("nan"), "per_example": per}
 
 
-def topk_mask(scores: np.ndarray, mask: np.ndarray, fraction: float) -> np.ndarray:
-    """Per example, the top round(fraction * real length) real tokens by score, at least one.
+def topk_select(scores: torch.Tensor, mask: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Per example, the top round(fraction * real length) real tokens by score, at least one (a 0/1 mask).
 
-    ERASER and UNIREX take k from the example's own length; rounding to nearest with a floor of one token
-    keeps the 1 % bin meaningful on short texts. Ties break toward the earlier position.
+    ERASER and UNIREX take k from the example's own length; rounding to nearest (half to even) with a floor of
+    one token keeps the 1 % bin meaningful on short texts. Ties break toward the earlier position (a stable
+    sort of the negated scores); padding is never selected. Used for the AOPC bins and by the post-hoc
+    explainers' rationales, on the device the scores live on.
     """
-    scores = np.asarray(scores, np.float64)
-    real = np.asarray(mask) > 0.5
+    import torch
+
+    real = mask > 0.5
     lengths = real.sum(1)
-    k = np.maximum(np.rint(fraction * lengths), 1).astype(np.int64)
-    k = np.minimum(k, lengths)
-    keyed = np.where(real, scores, -np.inf)
-    order = np.argsort(-keyed, axis=1, kind="stable")
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(order.shape[1])[None, :].repeat(order.shape[0], 0), axis=1)
-    return ((ranks < k[:, None]) & real).astype(np.float32)
+    k = torch.minimum(torch.round(fraction * lengths.double()).long().clamp_min(1), lengths)
+    keyed = torch.where(real, scores.double(), torch.full_like(scores, float("-inf"), dtype=torch.float64))
+    order = torch.argsort(-keyed, dim=1, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order).contiguous())
+    return ((ranks < k.unsqueeze(1)) & real).to(mask.dtype)
+
+
+def topk_mask(scores: np.ndarray, mask: np.ndarray, fraction: float) -> np.ndarray:
+    """`topk_select` for numpy arrays (float32 0/1)."""
+    import torch
+
+    out = topk_select(torch.as_tensor(np.asarray(scores, np.float64)), torch.as_tensor(np.asarray(mask, np.float32)),
+                      fraction)
+    return out.numpy().astype(np.float32)
 
 
 def aopc(values_per_bin: dict[float, np.ndarray]) -> dict[str, float]:
