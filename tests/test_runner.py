@@ -181,3 +181,61 @@ def test_jobs_2_writes_the_same_records_as_jobs_1(tmp_path):
         numbers.append({name: (rec["metrics"], [{k: v for k, v in row.items() if not k.endswith("_seconds")}
                                                 for row in rec["curves"]]) for name, rec in recs.items()})
     assert len(numbers[0]) == 2 and numbers[0] == numbers[1]
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc)."""
+    from pathlib import Path
+
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_killing_the_grid_process_stops_its_workers(tmp_path, sig):
+    """`kill` (or kill -9) of `ratbench run --jobs 2` must not leave worker processes training on."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-c", "from ratbench.cli.app import app; app()", "run", "--methods", "rnp",
+           "--datasets", "synth-aroma", "--seeds", "1-4", "--profile", "smoke", "--set", "epochs=500",
+           "--jobs", "2", "--data-root", str(tmp_path / "data"), "--results", str(tmp_path / "res")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180  # includes generating the synthetic corpus
+    workers: list[int] = []
+    while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        workers = [p for p in _children(proc.pid)
+                   if b"spawn_main" in open(f"/proc/{p}/cmdline", "rb").read()]
+    assert len(workers) == 2, "the grid should have started two worker processes"
+    time.sleep(1.0)  # the workers are past their initializer
+    proc.send_signal(getattr(signal, sig))
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in workers if _alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"workers still running after {sig} of the grid process"
+    assert not list((tmp_path / "res").rglob("*.json"))  # nothing finished, nothing half-written

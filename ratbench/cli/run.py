@@ -8,8 +8,10 @@ import typer
 
 from ratbench.cli.common import DataRootOpt, ResultsOpt, parse_int_list
 
+_PROGRESS = None  # in a worker process: the queue of epoch rows to the parent's progress display
 
-def _worker(job, queue) -> dict:
+
+def _worker(job) -> dict:
     """Process-pool entry: run one job, streaming epoch rows to the parent's progress display."""
     import os
 
@@ -19,8 +21,44 @@ def _worker(job, queue) -> dict:
 
     if not job.config.num_threads:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("RATBENCH_JOBS", "1"))))
-    record = run_job(job, on_epoch=lambda row: queue.put((job.label, row)))
+    record = run_job(job, on_epoch=lambda row: _PROGRESS.put((job.label, row)))
     return {"status": record["status"], "error": record.get("error"), "label": job.label}
+
+
+def _init_worker(parent: int, progress) -> None:
+    """Worker initializer: keep the progress queue (handed over at spawn, so no manager process is needed),
+    and on Linux ask the kernel to send this worker SIGTERM when the `ratbench run` process dies, even by
+    kill -9, so no orphaned worker keeps training (and holding the CPU) after its grid is gone."""
+    import os
+    import sys
+
+    global _PROGRESS
+    _PROGRESS = progress
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+
+def _sigterm_raises():
+    """Make SIGTERM (`kill`, a job scheduler's timeout) unwind like Ctrl-C, so the workers are stopped; returns
+    the previous handler, or None when not on the main thread (signals can only be set there)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def register(app: typer.Typer) -> None:
@@ -180,13 +218,15 @@ def _run_local(todo, jobs: int, console) -> list[tuple[str, str, str]]:
     os.environ["RATBENCH_JOBS"] = str(jobs)
     ctx = mp.get_context("spawn")
     outcomes = []
-    with ctx.Manager() as manager, _progress(console) as progress:
-        q = manager.Queue()
+    q = ctx.Queue()
+    with _progress(console) as progress:
         overall = progress.add_task("runs", total=len(todo), info="")
         tasks = {j.label: progress.add_task(j.label, total=j.config.epochs, info="queued") for j in todo}
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(os.getpid(), q))
+        previous = _sigterm_raises()
         try:
-            futures = [pool.submit(_worker, j, q) for j in todo]
+            futures = [pool.submit(_worker, j) for j in todo]
             pending = set(futures)
             while pending:
                 try:
@@ -200,9 +240,6 @@ def _run_local(todo, jobs: int, console) -> list[tuple[str, str, str]]:
                     progress.update(overall, advance=1)
                     if res["status"] != "finished":
                         outcomes.append((res["label"], res["status"], res.get("error") or "unknown error"))
-            while not q.empty():
-                label, row = q.get()
-                progress.update(tasks[label], advance=1, info=_epoch_info(row))
         except BaseException:
             # Ctrl-C or an error here: stop the workers now instead of waiting for their runs to finish;
             # finished records are already on disk and a rerun resumes from them.
@@ -210,5 +247,16 @@ def _run_local(todo, jobs: int, console) -> list[tuple[str, str, str]]:
                 proc.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-        pool.shutdown()
+        finally:
+            if previous is not None:
+                import signal
+
+                signal.signal(signal.SIGTERM, previous)
+        pool.shutdown()  # workers flush their queued rows as they exit
+        while True:
+            try:
+                label, row = q.get(timeout=0.1)
+            except queue_mod.Empty:
+                break
+            progress.update(tasks[label], advance=1, info=_epoch_info(row))
     return outcomes
