@@ -45,6 +45,9 @@ class RunConfig:
     eval_mode: str = "sample"  # "sample": Gumbel noise with a fixed seed (reference); "argmax"
     eval_seed: int = 20240601
     gru_mode: str = "auto"  # masked|packed: padding never read; padded: the reference (§0.8 item 8)
+    # "random": the published composition (any lengths in a batch); "bucketed": similar lengths batched
+    # together, fewer GRU steps per batch on CPU (opt-in; its effect on results is in results/README.md)
+    batching: str = "random"
     max_len: int = 256
     train_limit: int | None = None  # keep the first N balanced training examples (after shuffling by seed)
     dev_limit: int | None = None
@@ -59,7 +62,7 @@ class RunConfig:
 
 ENGINE_KEYS = [f.name for f in dataclasses.fields(RunConfig) if f.name != "method_params"]
 _CHOICES = {"calibrate": ("dev", "none"), "eval_mode": ("sample", "argmax"),
-            "gru_mode": ("auto", "masked", "packed", "padded")}
+            "gru_mode": ("auto", "masked", "packed", "padded"), "batching": ("random", "bucketed")}
 _UNHASHED = {"num_threads", "probes"}
 
 

@@ -1,4 +1,4 @@
-"""Length-bucketed batches padded only to their own longest example, built with vectorised numpy."""
+"""Batches padded only to their own longest example, built with vectorised numpy."""
 
 from __future__ import annotations
 
@@ -32,31 +32,43 @@ def padded_view(split: Split, index: np.ndarray, values: np.ndarray, width: int)
     return np.where(valid, values[pos] if values.size else 0, 0), valid
 
 
+def _to(array: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """Host array -> device tensor; on CUDA through pinned memory with a non-blocking copy."""
+    tensor = torch.from_numpy(array)
+    if torch.device(device).type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor
+
+
 def make_batch(split: Split, index: np.ndarray, device: torch.device | str = "cpu") -> Batch:
     lengths = split.lengths[index]
     width = max(int(lengths.max()) if len(index) else 1, 1)
     ids, valid = padded_view(split, index, split.ids, width)
     gold = None
     if split.gold is not None:
-        gold = torch.from_numpy(padded_view(split, index, split.gold, width)[0].astype(np.float32))
+        gold = _to(padded_view(split, index, split.gold, width)[0].astype(np.float32), device)
     return Batch(
-        ids=torch.from_numpy(ids.astype(np.int64)).to(device),
-        mask=torch.from_numpy(valid.astype(np.float32)).to(device),
+        ids=_to(ids.astype(np.int64), device),
+        mask=_to(valid.astype(np.float32), device),
         lengths=torch.from_numpy(np.maximum(lengths, 1).astype(np.int64)),
-        labels=torch.from_numpy(split.labels[index]).to(device),
-        gold=gold.to(device) if gold is not None else None,
+        labels=_to(np.ascontiguousarray(split.labels[index]), device),
+        gold=gold,
         index=index,
     )
 
 
 def train_batches(
-    split: Split, batch_size: int, rng: np.random.Generator, bucket_batches: int = 50
+    split: Split, batch_size: int, rng: np.random.Generator, bucketed: bool = False, bucket_batches: int = 50
 ) -> list[np.ndarray]:
-    """Shuffle, sort by length inside buckets of `bucket_batches` batches, shuffle the batch order.
+    """One epoch's batches; the order depends only on `rng` (seeded from the run seed).
 
-    Data order depends only on `rng` (seeded from the run seed).
+    Default: the published composition, consecutive slices of a random permutation. `bucketed`: sort by
+    length inside buckets of `bucket_batches` batches and shuffle the batch order, so a batch's examples have
+    similar lengths and the packed GRUs take fewer steps per example (faster on CPU, a different data order).
     """
     order = rng.permutation(len(split))
+    if not bucketed:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     lengths = split.lengths
     chunk = batch_size * bucket_batches
     batches: list[np.ndarray] = []
