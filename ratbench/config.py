@@ -48,6 +48,7 @@ class RunConfig:
     # "random": the published composition (any lengths in a batch); "bucketed": similar lengths batched
     # together, fewer GRU steps per batch on CPU (opt-in; its effect on results is in results/README.md)
     batching: str = "random"
+    precision: str = "fp32"  # "bf16": mixed precision (autocast) for CUDA; see Engine.precision
     max_len: int = 256
     train_limit: int | None = None  # keep the first N balanced training examples (after shuffling by seed)
     dev_limit: int | None = None
@@ -62,8 +63,12 @@ class RunConfig:
 
 ENGINE_KEYS = [f.name for f in dataclasses.fields(RunConfig) if f.name != "method_params"]
 _CHOICES = {"calibrate": ("dev", "none"), "eval_mode": ("sample", "argmax"),
-            "gru_mode": ("auto", "masked", "packed", "padded"), "batching": ("random", "bucketed")}
+            "gru_mode": ("auto", "masked", "packed", "padded"), "batching": ("random", "bucketed"),
+            "precision": ("fp32", "bf16")}
 _UNHASHED = {"num_threads", "probes"}
+# Settings added after results existed, whose default is the earlier behaviour: at the default they stay out
+# of the hash, so adding an option never orphans finished runs (resume and diagnose still find them).
+_HASHED_WHEN_SET = {"precision": "fp32"}
 
 
 def _profile_text(name: str) -> str:
@@ -241,7 +246,8 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
 
 def config_hash(cfg: RunConfig, method: str, dataset: str) -> str:
     """Short stable digest of what determines a run's numbers (not device or thread count)."""
-    payload = {k: v for k, v in to_dict(cfg).items() if k not in _UNHASHED}
+    payload = {k: v for k, v in to_dict(cfg).items()
+               if k not in _UNHASHED and not (k in _HASHED_WHEN_SET and v == _HASHED_WHEN_SET[k])}
     payload.update(method=method, dataset=dataset)
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]

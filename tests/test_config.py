@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ratbench.config import RunConfig, check_override_keys, config_hash, parse_overrides, resolve
@@ -64,3 +66,16 @@ def test_profile_from_a_users_file_and_malformed_yaml(tmp_path):
         resolve(str(bad), "rnp", "synth-aroma", {})
     with pytest.raises(RatbenchError, match="Cannot read the profile file"):
         resolve(str(tmp_path / "missing.yaml"), "rnp", "synth-aroma", {})
+
+
+def test_options_added_later_stay_out_of_the_hash_at_their_default():
+    """A new setting whose default is the old behaviour must not orphan finished runs."""
+    base = RunConfig()
+    assert config_hash(base, "rnp", "x") != config_hash(RunConfig(precision="bf16"), "rnp", "x")
+    from ratbench.runner import plan
+
+    reference = Path(__file__).resolve().parents[1] / "results" / "synth-quick"
+    committed = sorted((reference / "runs" / "synth-appearance" / "rnp").glob("seed1-*.json"))
+    assert committed, "the reference records are missing"
+    job = plan(["rnp"], ["synth-appearance"], [1], "quick", {}, None, "cpu", reference, reference)[0]
+    assert job.path == committed[0], "the quick profile no longer resumes the committed reference runs"

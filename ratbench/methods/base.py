@@ -146,7 +146,8 @@ class Method:
             raise FloatingPointError(f"training loss became {float(loss)}; try a smaller lr")
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
-        loss.backward()
+        with torch.autocast(loss.device.type, enabled=False):  # backward outside mixed precision
+            loss.backward()
         for opt in optimizers:
             opt.step()
 

@@ -63,8 +63,10 @@ class Rationalizer(nn.Module):
         return [p for p in self.predictor.parameters() if p.requires_grad]
 
     def select_logits(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.selector(emb, lengths)
+        # float32 at the players' outputs (a no-op unless under bf16 autocast): sampling, straight-through
+        # selection, regularisers and losses are computed in full precision
+        return self.selector(emb, lengths).float()
 
     def predict(self, emb: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Predictor logits from the rationale e*z; pooling only over real tokens."""
-        return self.predictor(emb * z.unsqueeze(-1), mask, lengths)
+        return self.predictor(emb * z.unsqueeze(-1), mask, lengths).float()
