@@ -4,12 +4,11 @@ This is what `ratbench check` is for in users' CI, applied to ratbench itself: a
 method on the synthetic corpus fails the test suite (and so .ci/run). About 3 minutes on 2 CPU cores; skip it
 locally with `pytest -m "not gate"`. Training is bitwise reproducible on one machine, but another CPU takes
 another trajectory from the same seed, and at ten epochs whether the selector "takes off" varies by
-trajectory: RNP on synth-appearance, seeds 1-4 on one CPU, test F1 75.8, 66.1, 25.8, 73.7; VER 74.4,
-68.6, 53.3, 51.8. So the tolerances guard against what breaks a method, not subtle losses: selection
+trajectory (with the earlier batch-32 quick profile, RNP on synth-appearance, seeds 1-4 on one CPU: test F1
+75.8, 66.1, 25.8, 73.7). So the tolerances guard against what breaks a method, not subtle losses: selection
 collapsing toward random (F1 ~15, tolerance 40), sparsity off target (3 points), and accuracy falling by more
-than 10 points; each only when the seeds' spread does not explain it. The current baseline has VER at F1 68.7
-(9.2), so a VER collapse fails the gate; RNP's cell (50.5, seeds 73.6 and 27.3: seed 2 did not take off) only
-catches sparsity and accuracy drifts.
+than 10 points; each only when the seeds' spread does not explain it. The current baseline has RNP at F1
+66.7 (11.4) and VER at 76.1 (1.9), so a collapse of either to random fails the gate.
 """
 
 from __future__ import annotations
