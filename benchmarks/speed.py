@@ -3,13 +3,15 @@
     python benchmarks/speed.py                                   # RNP, synth-appearance, paper width, 2 epochs
     python benchmarks/speed.py --dataset beer-appearance --epochs 3 --threads 2
 
-For each epoch of RNP trained by ratbench: training and evaluation seconds, examples per second and peak memory.
-Then, over the same examples and batch size:
+For each epoch of RNP trained by ratbench in each of VARIANTS (GRU mode, batch composition):
+training and evaluation seconds, examples per second and peak memory. Then, over the same examples and batch size:
 - `padded-256`: the published practice (every batch padded to 256 tokens, random composition, GRUs over the
   padding), one epoch of the same model and loss;
-- `floor`: only the forward and backward passes of the same two bidirectional GRUs (selector and predictor)
-  over the same batches as the engine, with nothing else (no embedding lookup, heads, losses, sampling,
-  optimizer, evaluation). engine/floor says how much the rest of the engine costs.
+- `floor`: only the forward and backward passes of the same two bidirectional GRUs (selector and predictor,
+  whose input gradient the model needs too) over batches composed as the engine's, with nothing else (no
+  embedding lookup, heads, losses, sampling, optimizer, evaluation). engine/floor: what the rest costs.
+
+The length bound: removing padding can save at most 256 / (mean length) of a padded-256 epoch's arithmetic.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from ratbench.data.prepare import load_corpus
 from ratbench.engine import Engine
 from ratbench.methods import METHODS
 from ratbench.paths import data_root
+
+# (gru_mode, batching): the default (`auto` is `masked` on CPU, `packed` on CUDA), bucketing, PackedSequence
+VARIANTS = [("auto", "random"), ("auto", "bucketed"), ("packed", "random")]
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -51,16 +56,18 @@ def padded_epoch(engine: Engine, batch_size: int, max_len: int = 256) -> float:
     return time.perf_counter() - t0
 
 
-def floor_epoch(engine: Engine, batch_size: int) -> float:
-    """Forward + backward of the selector's and predictor's BiGRUs alone over the engine's batches."""
+def floor_epoch(engine: Engine, batch_size: int, bucketed: bool) -> float:
+    """Forward + backward of the selector's and predictor's BiGRUs alone over batches composed as the engine's."""
     model, split = engine.model, engine.train
-    encoders = [model.selector.encoder, model.predictor.encoder]
-    batches = [make_batch(split, idx, engine.device) for idx in train_batches(split, batch_size,
-                                                                                np.random.default_rng(0))]
+    selector, predictor = model.selector.encoder, model.predictor.encoder
+    order = train_batches(split, batch_size, np.random.default_rng(0), bucketed=bucketed)
+    batches = [make_batch(split, idx, engine.device) for idx in order]
     embs = [model.embed(b.ids, b.mask) for b in batches]
     t0 = time.perf_counter()
     for b, emb in zip(batches, embs):
-        out = sum(enc(emb, b.lengths).sum() for enc in encoders)
+        # the predictor reads e*z, so its backward pass also computes the gradient for its input
+        rationale = emb.detach().requires_grad_(True)
+        out = selector(emb, b.lengths).sum() + predictor(rationale, b.lengths).sum()
         out.backward()
     if engine.device.type == "cuda":
         torch.cuda.synchronize()
@@ -86,27 +93,32 @@ def main() -> None:
     n = min(len(corpus.train), args.train_limit or len(corpus.train))
     print(f"{args.dataset}: {n} training reviews, mean length {corpus.train.lengths.mean():.0f} tokens; "
           f"batch {args.batch_size}, hidden {args.hidden}, device {device}, threads {torch.get_num_threads()}")
-    cfg = RunConfig(epochs=args.epochs, batch_size=args.batch_size, hidden_size=args.hidden, lr=1e-4,
-                    faithfulness=False, train_limit=args.train_limit)
-    engine = Engine(METHODS.get("rnp")(cfg), corpus, cfg, seed=1, device=device)
-    res = engine.fit()
-    print("\nratbench engine (RNP, default GRU mode, length-bucketed batches)")
-    print(f"{'epoch':>5} {'train s':>8} {'eval s':>7} {'eval %':>6} {'train ex/s':>10} {'peak MB':>8}")
-    for row in res.curves:
-        total = row["train_seconds"] + row["eval_seconds"]
-        print(f"{row['epoch']:>5} {row['train_seconds']:>8.2f} {row['eval_seconds']:>7.2f} "
-              f"{100 * row['eval_seconds'] / total:>6.1f} {n / row['train_seconds']:>10.0f} "
-              f"{peak_memory_mb(device):>8.0f}")
-    engine_s = float(np.median([r["train_seconds"] for r in res.curves]))
-    padded_cfg = RunConfig(epochs=1, batch_size=args.batch_size, hidden_size=args.hidden, lr=1e-4,
-                           faithfulness=False, gru_mode="padded", train_limit=args.train_limit)
+    base = dict(batch_size=args.batch_size, hidden_size=args.hidden, lr=1e-4, faithfulness=False,
+                train_limit=args.train_limit)
+    medians = {}
+    for gru_mode, batching in VARIANTS:
+        cfg = RunConfig(epochs=args.epochs, batching=batching, gru_mode=gru_mode, **base)
+        engine = Engine(METHODS.get("rnp")(cfg), corpus, cfg, seed=1, device=device)
+        res = engine.fit()
+        print(f"\nratbench engine: RNP, GRU mode {gru_mode}, {batching} batches")
+        print(f"{'epoch':>5} {'train s':>8} {'eval s':>7} {'eval %':>6} {'train ex/s':>10} {'peak MB':>8}")
+        for row in res.curves:
+            total = row["train_seconds"] + row["eval_seconds"]
+            print(f"{row['epoch']:>5} {row['train_seconds']:>8.2f} {row['eval_seconds']:>7.2f} "
+                  f"{100 * row['eval_seconds'] / total:>6.1f} {n / row['train_seconds']:>10.0f} "
+                  f"{peak_memory_mb(device):>8.0f}")
+        engine_s = float(np.median([r["train_seconds"] for r in res.curves]))
+        medians[f"{gru_mode}/{batching}"] = (engine_s, floor_epoch(engine, args.batch_size, batching == "bucketed"))
+    padded_cfg = RunConfig(epochs=1, gru_mode="padded", **base)
     padded = Engine(METHODS.get("rnp")(padded_cfg), corpus, padded_cfg, seed=1, device=device)
     padded_s = padded_epoch(padded, args.batch_size)
-    floor_s = floor_epoch(engine, args.batch_size)
-    print(f"\npadded-256 (published practice): {padded_s:8.2f} s/epoch  -> ratbench is {padded_s / engine_s:.2f}x "
-          f"faster")
-    print(f"floor (two BiGRUs, fwd+bwd):     {floor_s:8.2f} s/epoch  -> engine/floor = {engine_s / floor_s:.2f}")
-
+    bound = 256 / float(np.mean(np.minimum(corpus.train.lengths[:n], 256)))
+    print(f"\npadded-256 (published practice): {padded_s:8.2f} s/epoch; removing padding saves at most "
+          f"{bound:.2f}x (256 / mean length)")
+    print(f"{'GRU mode/batches':<18} {'engine s':>9} {'floor s':>8} {'padded/engine':>13} {'engine/floor':>12}")
+    for variant, (engine_s, floor_s) in medians.items():
+        print(f"{variant:<18} {engine_s:>9.2f} {floor_s:>8.2f} {padded_s / engine_s:>13.2f} "
+              f"{engine_s / floor_s:>12.2f}")
 
 if __name__ == "__main__":
     main()
