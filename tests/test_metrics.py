@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.integrate import trapezoid
 
 from ratbench.metrics import (
@@ -18,7 +19,7 @@ from ratbench.metrics import (
     spans,
     sufficiency,
     token_prf,
-    topk_mask,
+    topk_select,
 )
 
 # two examples, length 6; example 0 has 5 real tokens, example 1 has 3
@@ -110,10 +111,11 @@ def test_class_macro_token_f1():
 def test_topk_rounding_and_floor():
     scores = np.array([[0.1, 0.9, 0.5, 0.3, 0.0], [0.2, 0.8, 0.0, 0.0, 0.0]])
     mask = np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])
-    top = topk_mask(scores, mask, 0.5)  # round(2.5) = 2 (banker's) ; round(1.0) = 1
+    scores, mask = torch.tensor(scores), torch.tensor(mask, dtype=torch.float32)
+    top = topk_select(scores, mask, 0.5)  # round(2.5) = 2 (banker's) ; round(1.0) = 1
     assert top[0].tolist() == [0, 1, 1, 0, 0] and top[1].tolist() == [0, 1, 0, 0, 0]
-    assert topk_mask(scores, mask, 0.01).sum(1).tolist() == [1, 1]  # at least one token
-    assert topk_mask(scores, mask, 1.0)[1].tolist() == [1, 1, 0, 0, 0]  # never selects padding
+    assert topk_select(scores, mask, 0.01).sum(1).tolist() == [1, 1]  # at least one token
+    assert topk_select(scores, mask, 1.0)[1].tolist() == [1, 1, 0, 0, 0]  # never selects padding
 
 
 def test_comp_suff_and_aopc_divisors():

@@ -47,15 +47,6 @@ def topk_select(scores: torch.Tensor, mask: torch.Tensor, fraction: float) -> to
     return ((ranks < k.unsqueeze(1)) & real).to(mask.dtype)
 
 
-def topk_mask(scores: np.ndarray, mask: np.ndarray, fraction: float) -> np.ndarray:
-    """`topk_select` for numpy arrays (float32 0/1)."""
-    import torch
-
-    out = topk_select(torch.as_tensor(np.asarray(scores, np.float64)), torch.as_tensor(np.asarray(mask, np.float32)),
-                      fraction)
-    return out.numpy().astype(np.float32)
-
-
 def aopc(values_per_bin: dict[float, np.ndarray]) -> dict[str, float]:
     """Mean over examples of each bin, summed over bins; `aopc` divides by |B|+1 (ERASER paper, UNIREX),
     `aopc_eraser_script` by |B| (ERASER's scoring script) — quirk A21."""
