@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -46,19 +48,25 @@ def _init_worker(parent: int, progress) -> None:
         os._exit(1)
 
 
-def _sigterm_raises():
-    """Make SIGTERM (`kill`, a job scheduler's timeout) unwind like Ctrl-C, so the workers are stopped; returns
-    the previous handler, or None when not on the main thread (signals can only be set there)."""
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While open, SIGTERM (`kill`, a job scheduler's timeout) unwinds like Ctrl-C, so the workers are stopped.
+    Signals can only be set on the main thread; elsewhere this does nothing."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return None
+        yield
+        return
 
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
-    return signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def register(app: typer.Typer) -> None:
@@ -224,34 +232,29 @@ def _run_local(todo, jobs: int, console) -> list[tuple[str, str, str]]:
         tasks = {j.label: progress.add_task(j.label, total=j.config.epochs, info="queued") for j in todo}
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                    initargs=(os.getpid(), q))
-        previous = _sigterm_raises()
-        try:
-            futures = [pool.submit(_worker, j) for j in todo]
-            pending = set(futures)
-            while pending:
-                try:
-                    label, row = q.get(timeout=0.5)
-                    progress.update(tasks[label], advance=1, info=_epoch_info(row))
-                except queue_mod.Empty:
-                    pass
-                for fut in [f for f in pending if f.done()]:
-                    pending.discard(fut)
-                    res = fut.result()
-                    progress.update(overall, advance=1)
-                    if res["status"] != "finished":
-                        outcomes.append((res["label"], res["status"], res.get("error") or "unknown error"))
-        except BaseException:
-            # Ctrl-C or an error here: stop the workers now instead of waiting for their runs to finish;
-            # finished records are already on disk and a rerun resumes from them.
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        finally:
-            if previous is not None:
-                import signal
-
-                signal.signal(signal.SIGTERM, previous)
+        with _sigterm_unwinds():
+            try:
+                futures = [pool.submit(_worker, j) for j in todo]
+                pending = set(futures)
+                while pending:
+                    try:
+                        label, row = q.get(timeout=0.5)
+                        progress.update(tasks[label], advance=1, info=_epoch_info(row))
+                    except queue_mod.Empty:
+                        pass
+                    for fut in [f for f in pending if f.done()]:
+                        pending.discard(fut)
+                        res = fut.result()
+                        progress.update(overall, advance=1)
+                        if res["status"] != "finished":
+                            outcomes.append((res["label"], res["status"], res.get("error") or "unknown error"))
+            except BaseException:
+                # Ctrl-C or an error here: stop the workers now instead of waiting for their runs to finish;
+                # finished records are already on disk and a rerun resumes from them.
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
         pool.shutdown()  # workers flush their queued rows as they exit
         while True:
             try:
