@@ -102,3 +102,38 @@ def test_vectors_encode_polarity_and_topic_like_glove(corpus_dir):
     assert kv.similarity("excellent", "amazing") > kv.similarity("excellent", "awful") + 0.2
     # an aspect's own words are closer to each other than to another aspect's
     assert kv.similarity("lacing", "foam") > kv.similarity("lacing", "bitterness")
+
+
+def _template_words(templates: list[str]) -> set[str]:
+    return {w for t in templates for w in t.split() if not w.startswith("{")}
+
+
+def test_aspect_phrasings_stay_inside_their_aspect(tmp_path):
+    """`aspect_template_share`: each aspect's own phrasing words occur only inside that aspect's gold spans;
+    at the default 0 they never occur (the default corpus is the shared-template one)."""
+    from ratbench.data import synthetic as sy
+
+    ASPECTS, ASPECT_TEMPLATES = sy.ASPECTS, sy.ASPECT_TEMPLATES
+    slot_words = [*sy.INTENSIFIERS, *(w for ws in sy.FILLER_WORDS.values() for w in ws),
+                  *(w for ws in sy.SENTIMENT for w in ws),
+                  *(w for d in (sy.NOUNS, sy.DESCRIPTORS) for ws in d.values() for w in ws),
+                  *(w for pair in sy.ASPECT_SENTIMENT.values() for ws in pair for w in ws)]
+    shared = _template_words(sy.TEMPLATES + sy.NEGATED + sy.FILLER + slot_words)
+    own = {a: _template_words(ASPECT_TEMPLATES[a]) - shared
+           - set().union(*(_template_words(ASPECT_TEMPLATES[b]) for b in ASPECTS if b != a)) for a in ASPECTS}
+    assert all(own.values())
+    for share, out in ((1.0, tmp_path / "own"), (0.0, tmp_path / "default")):
+        generate(out, SynthConfig(n_train=50, n_dev=10, n_test=150, aspect_template_share=share))
+        seen = {a: 0 for a in ASPECTS}
+        for line in (out / "annotations.json").read_text().splitlines():
+            row = json.loads(line)
+            inside = {}
+            for a, aspect in enumerate(ASPECTS):
+                for start, end in row[str(a)]:
+                    inside.update(dict.fromkeys(range(start, end), aspect))
+            for i, word in enumerate(row["x"]):
+                for aspect, words in own.items():
+                    if word in words:
+                        assert inside.get(i) == aspect, (word, aspect, inside.get(i))
+                        seen[aspect] += 1
+        assert all(n > 20 for n in seen.values()) if share else not any(seen.values())

@@ -82,6 +82,21 @@ TEMPLATES = [
     "there is a {s} {n} here , {d} mostly .",
     "{n} is {s} but {d} .",
 ]
+# Phrasings only one aspect uses, as in real reviews ("looks hazy", "smells of citrus"), for
+# `SynthConfig.aspect_template_share`. Parallel skeletons: an aspect whose phrasings had longer fixed runs of
+# words became a decoy that every selector fell into (the continuity regulariser likes long fixed phrases).
+ASPECT_TEMPLATES = {
+    "appearance": ["looks {s} , {d} {n} .", "looks {i} {s} with a {d} {n} .", "the {n} looks {s} and {d} .",
+                   "in the glass the {n} is {s} ."],
+    "aroma": ["smells {s} , {d} {n} .", "smells {i} {s} with a {d} {n} .", "the {n} smells {s} and {d} .",
+              "on the nose the {n} is {s} ."],
+    "palate": ["feels {s} , {d} {n} .", "feels {i} {s} with a {d} {n} .", "the {n} feels {s} and {d} .",
+               "in the mouth the {n} is {s} ."],
+    "taste": ["tastes {s} , {d} {n} .", "tastes {i} {s} with a {d} {n} .", "the {n} tastes {s} and {d} .",
+              "on the tongue the {n} is {s} ."],
+    "overall": ["drinks {s} , {d} {n} .", "drinks {i} {s} with a {d} {n} .", "the {n} drinks {s} and {d} .",
+                "all in all the {n} is {s} ."],
+}
 NEGATED = ["the {n} is not {s} at all .", "not a {s} {n} , {d} at best ."]
 FILLER = [
     "poured from a {num} oz bottle into a {glass} .",
@@ -130,6 +145,13 @@ class SynthConfig:
     mean_filler: float = 3.0  # neutral sentences per review (geometric), the degenerate selector's food
     shuffle_share: float = 0.35  # reviews whose sentences are shuffled instead of in aspect order
     max_sentences: int = 3  # sentences per aspect: 1..max_sentences, middle counts most likely
+    # Share of judgement sentences phrased in their aspect's own way (ASPECT_TEMPLATES) instead of the shared
+    # templates. Off by default: it gives the selector content cues to tell aspects apart, but in the quick
+    # budget that turned RNP's take-off into a per-seed lottery of which aspect it locks onto, not a cure.
+    # Measured (RNP, quick profile at 10 epochs, test F1 appearance / aroma / palate; default 0: seeds 1 and
+    # 2 give 58.7 / 18.9 / 15.9 and 74.7 / 21.0 / 16.6): share 0.5 gives seed 1 25.3 / 20.8 / 52.6 and
+    # seed 2 68.7 / 13.1 / 42.8; share 1.0, seed 1: 74.1 / 29.6 / 8.5 (palate's selector picks appearance).
+    aspect_template_share: float = 0.0
     label_noise: float = 0.06  # share of target aspects whose text contradicts the score
     positive_share: float = 0.7  # train/dev are skewed positive like real beer; test is closer to balanced
     vector_size: int = 100
@@ -180,7 +202,8 @@ class _Writer:
             template = self.pick(NEGATED)
             s = self.pick(SENTIMENT[4 - level if level in (0, 4) else (3 if level == 1 else 1)])
         else:
-            template = self.pick(TEMPLATES)
+            own = self.cfg.aspect_template_share > 0 and rng.random() < self.cfg.aspect_template_share
+            template = self.pick(ASPECT_TEMPLATES[aspect] if own else TEMPLATES)
             if level != 2 and rng.random() < self.cfg.aspect_word_share:
                 s = self.pick(pos_words if level > 2 else neg_words)
             else:
