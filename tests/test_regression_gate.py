@@ -3,12 +3,12 @@
 This is what `ratbench check` is for in users' CI, applied to ratbench itself: a change that degrades either
 method on the synthetic corpus fails the test suite (and so .ci/run). About 3 minutes on 2 CPU cores; skip it
 locally with `pytest -m "not gate"`. Training is bitwise reproducible on one machine, but another CPU takes
-another trajectory from the same seed, and at ten epochs whether the selector "takes off" varies by
+another trajectory from the same seed, and at eight epochs whether the selector "takes off" varies by
 trajectory (with the earlier batch-32 quick profile, RNP on synth-appearance, seeds 1-4 on one CPU: test F1
 75.8, 66.1, 25.8, 73.7). So the tolerances guard against what breaks a method, not subtle losses: selection
-collapsing toward random (F1 ~15, tolerance 40), sparsity off target (3 points), and accuracy falling by more
+collapsing toward random (F1 ~15, tolerance 35), sparsity off target (3 points), and accuracy falling by more
 than 10 points; each only when the seeds' spread does not explain it. The current baseline has RNP at F1
-66.7 (11.4) and VER at 76.1 (1.9), so a collapse of either to random fails the gate.
+56.3 (3.4) and VER at 75.1 (3.3), so a collapse of either to random (both seeds) fails the gate.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from ratbench.cli.app import app
 
 BASELINE = Path(__file__).resolve().parents[1] / "results" / "synth-quick" / "summary.csv"
-GATE_TOLERANCE = "f1=40,s=3,acc=10"
+GATE_TOLERANCE = "f1=35,s=3,acc=10"
 
 
 @pytest.mark.gate
