@@ -147,10 +147,11 @@ class SynthConfig:
     max_sentences: int = 3  # sentences per aspect: 1..max_sentences, middle counts most likely
     # Share of judgement sentences phrased in their aspect's own way (ASPECT_TEMPLATES) instead of the shared
     # templates. Off by default: it gives the selector content cues to tell aspects apart, but in the quick
-    # budget that turned RNP's take-off into a per-seed lottery of which aspect it locks onto, not a cure.
+    # budget it trades one aspect's take-off for another's rather than curing the failure.
     # Measured (RNP, quick profile at 10 epochs, test F1 appearance / aroma / palate; default 0: seeds 1 and
     # 2 give 58.7 / 18.9 / 15.9 and 74.7 / 21.0 / 16.6): share 0.5 gives seed 1 25.3 / 20.8 / 52.6 and
-    # seed 2 68.7 / 13.1 / 42.8; share 1.0, seed 1: 74.1 / 29.6 / 8.5 (palate's selector picks appearance).
+    # seed 2 68.7 / 13.1 / 42.8 (palate took off in seeds 1-4, aroma in none); share 1.0, seed 1: 74.1 /
+    # 29.6 / 8.5 (palate's selector picks appearance).
     aspect_template_share: float = 0.0
     label_noise: float = 0.06  # share of target aspects whose text contradicts the score
     positive_share: float = 0.7  # train/dev are skewed positive like real beer; test is closer to balanced
