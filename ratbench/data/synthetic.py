@@ -83,19 +83,21 @@ TEMPLATES = [
     "{n} is {s} but {d} .",
 ]
 # Phrasings only one aspect uses, as in real reviews ("looks hazy", "smells of citrus"), for
-# `SynthConfig.aspect_template_share`. Parallel skeletons: an aspect whose phrasings had longer fixed runs of
-# words became a decoy that every selector fell into (the continuity regulariser likes long fixed phrases).
+# `SynthConfig.aspect_template_share`: the same skeletons for every aspect with its own verb, plus one fixed
+# phrase of the same length. Built from one list on purpose: a first version whose aroma phrasings had longer
+# fixed runs of words became a decoy that the other aspects' selectors fell into (the continuity regulariser
+# rewards long fixed phrases).
+_ASPECT_CUES = {  # aspect: (verb, where it is judged)
+    "appearance": ("looks", "in the glass"),
+    "aroma": ("smells", "on the nose"),
+    "palate": ("feels", "in the mouth"),
+    "taste": ("tastes", "on the tongue"),
+    "overall": ("drinks", "all in all"),
+}
 ASPECT_TEMPLATES = {
-    "appearance": ["looks {s} , {d} {n} .", "looks {i} {s} with a {d} {n} .", "the {n} looks {s} and {d} .",
-                   "in the glass the {n} is {s} ."],
-    "aroma": ["smells {s} , {d} {n} .", "smells {i} {s} with a {d} {n} .", "the {n} smells {s} and {d} .",
-              "on the nose the {n} is {s} ."],
-    "palate": ["feels {s} , {d} {n} .", "feels {i} {s} with a {d} {n} .", "the {n} feels {s} and {d} .",
-               "in the mouth the {n} is {s} ."],
-    "taste": ["tastes {s} , {d} {n} .", "tastes {i} {s} with a {d} {n} .", "the {n} tastes {s} and {d} .",
-              "on the tongue the {n} is {s} ."],
-    "overall": ["drinks {s} , {d} {n} .", "drinks {i} {s} with a {d} {n} .", "the {n} drinks {s} and {d} .",
-                "all in all the {n} is {s} ."],
+    aspect: [f"{verb} {{s}} , {{d}} {{n}} .", f"{verb} {{i}} {{s}} with a {{d}} {{n}} .",
+             f"the {{n}} {verb} {{s}} and {{d}} .", f"{where} the {{n}} is {{s}} ."]
+    for aspect, (verb, where) in _ASPECT_CUES.items()
 }
 NEGATED = ["the {n} is not {s} at all .", "not a {s} {n} , {d} at best ."]
 FILLER = [
@@ -203,6 +205,7 @@ class _Writer:
             template = self.pick(NEGATED)
             s = self.pick(SENTIMENT[4 - level if level in (0, 4) else (3 if level == 1 else 1)])
         else:
+            # no draw at share 0, so the default corpus keeps its random stream (and its bytes)
             own = self.cfg.aspect_template_share > 0 and rng.random() < self.cfg.aspect_template_share
             template = self.pick(ASPECT_TEMPLATES[aspect] if own else TEMPLATES)
             if level != 2 and rng.random() < self.cfg.aspect_word_share:
