@@ -61,7 +61,8 @@ def main() -> None:
     for setting in args.set:
         cmd += ["--set", setting]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    changed = {k: v for k, v in dataclasses.asdict(cfg).items() if v != getattr(SynthConfig(), k)}
+    default = dataclasses.asdict(SynthConfig())
+    changed = {k: v for k, v in dataclasses.asdict(cfg).items() if v != default[k]}
     for path in sorted(results.glob("runs/*/*/*.json")):
         record = json.loads(path.read_text())
         curves, metrics = record["curves"], record["metrics"]
