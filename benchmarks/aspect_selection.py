@@ -1,0 +1,172 @@
+"""Which aspects' sentences a selector keeps while it trains on the synthetic corpus, and what pushes it.
+
+    python benchmarks/aspect_selection.py --dataset synth-aroma --seed 1
+    python benchmarks/aspect_selection.py --dataset synth-palate --set lambda_sparsity=11 --set lambda_continuity=12
+
+Every `--every` updates it prints, over the first `--reviews` test reviews (argmax selection), the share of
+each aspect's sentence tokens and of the filler tokens that the selector keeps ("rate"), and how its
+selection divides among them ("share"). After each epoch it prints the mean gradient of the classification
+loss and of the regulariser with respect to each token's selection z (negative: "select more"), and the
+mean |dCE/dz|, by sentence class: the measurement behind the quick profile's regulariser weights
+(results/synth-quick/README.md). A sentence's class is the aspect of its content words (nouns, descriptors,
+judgement words), filler if it has none. The probes draw their own random numbers, so the run trains exactly
+as `ratbench run` would. Never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from torch import nn
+
+from ratbench.config import parse_overrides
+from ratbench.data.batching import eval_batches
+from ratbench.data.prepare import load_corpus
+from ratbench.data.synthetic import ASPECT_SENTIMENT, ASPECTS, DESCRIPTORS, NOUNS
+from ratbench.engine import Engine, resolve_device
+from ratbench.methods import METHODS
+from ratbench.models.gumbel import sample_st
+from ratbench.paths import data_root
+from ratbench.runner import plan
+
+CLASSES = ["appearance", "aroma", "palate", "taste", "overall", "filler"]
+FILLER = len(ASPECTS)
+PADDING = -1
+
+
+def token_classes(corpus, split) -> np.ndarray:
+    """Sentence class of every token of `split` (flat, aligned with split.ids)."""
+    word_class = np.full(len(corpus.words), -1)
+    index = {w: i for i, w in enumerate(corpus.words)}
+    for k, aspect in enumerate(ASPECTS):
+        negative, positive = ASPECT_SENTIMENT[aspect]
+        for w in NOUNS[aspect] + DESCRIPTORS[aspect] + negative + positive:
+            if w in index:
+                word_class[index[w]] = k
+    out = np.full(len(split.ids), FILLER)
+    ends = np.flatnonzero(split.ids == index["."])
+    for i in range(len(split)):
+        start, stop = int(split.offsets[i]), int(split.offsets[i + 1])
+        cuts = ends[(ends >= start) & (ends < stop)] + 1
+        for a, b in zip(np.concatenate([[start], cuts]), np.concatenate([cuts, [stop]])):
+            found = word_class[split.ids[a:b]]
+            found = found[found >= 0]
+            if len(found):
+                out[a:b] = np.bincount(found).argmax()
+    return out
+
+
+class AspectProbe:
+    """Keep-rates and selection gradients by sentence class on a fixed set of test reviews."""
+
+    def __init__(self, engine: Engine, corpus, n_reviews: int):
+        self.engine = engine
+        split = corpus.test.subset(np.arange(min(n_reviews, len(corpus.test))))
+        flat = token_classes(corpus, split)
+        self.batches = eval_batches(split, 200, engine.device)
+        order = np.argsort(split.lengths, kind="stable")  # eval_batches' order
+        self.classes = []
+        for start in range(0, len(order), 200):
+            rows = order[start:start + 200]
+            grid = np.full((len(rows), int(split.lengths[rows].max())), PADDING)
+            for r, i in enumerate(rows):
+                grid[r, : split.lengths[i]] = flat[split.offsets[i]:split.offsets[i + 1]]
+            self.classes.append(grid)
+
+    def _by_class(self, values: list[np.ndarray]) -> np.ndarray:
+        total, count = np.zeros(len(CLASSES)), np.zeros(len(CLASSES))
+        for v, grid in zip(values, self.classes):
+            for k in range(len(CLASSES)):
+                total[k] += v[grid == k].sum()
+                count[k] += (grid == k).sum()
+        return total / np.maximum(count, 1)
+
+    def keep_rates(self) -> str:
+        model = self.engine.model
+        was_training = model.training
+        model.eval()
+        kept = []
+        with torch.inference_mode():
+            for b in self.batches:
+                logits = model.select_logits(model.embed(b.ids, b.mask), b.lengths)
+                kept.append((logits[..., 1] > logits[..., 0]).float().cpu().numpy())
+        model.train(was_training)
+        rate = self._by_class(kept)
+        sizes = np.array([(np.concatenate([g.ravel() for g in self.classes]) == k).sum() for k in range(len(CLASSES))])
+        share = 100 * rate * sizes / max(float((rate * sizes).sum()), 1e-9)
+        return ("rate " + " ".join(f"{c[:4]} {100 * r:3.0f}" for c, r in zip(CLASSES, rate))
+                + " | share " + " ".join(f"{s:3.0f}" for s in share))
+
+    def gradients(self) -> str:
+        """d(loss)/dz per token, summed over the batch so each review counts once (the training loss averages
+        over the batch; dividing by the batch size scales all terms alike)."""
+        engine, model, method = self.engine, self.engine.model, self.engine.method
+        was_training = model.training
+        model.eval()
+        gen = torch.Generator(device=engine.device)
+        gen.manual_seed(0)
+        ce_grad, reg_grad, ce_abs = [], [], []
+        for b in self.batches:
+            emb = model.embed(b.ids, b.mask).detach()
+            with torch.no_grad():
+                logits = model.select_logits(emb, b.lengths)
+            z = sample_st(logits, engine.config.tau, gen)[0].detach().requires_grad_(True)
+            ce = nn.functional.cross_entropy(model.predict(emb, z, b.mask, b.lengths), b.labels, reduction="sum")
+            (g_ce,) = torch.autograd.grad(engine.config.cls_weight * ce, z)
+            z2 = z.detach().requires_grad_(True)
+            (g_reg,) = torch.autograd.grad(method.regulariser(z2, b.mask) * len(b.labels), z2)
+            ce_grad.append(-g_ce.cpu().numpy())
+            ce_abs.append(g_ce.abs().cpu().numpy())
+            reg_grad.append(-g_reg.cpu().numpy())
+        model.train(was_training)
+        fmt = lambda v: " ".join(f"{c[:4]} {x:+.3f}" for c, x in zip(CLASSES, v))  # noqa: E731
+        return (f"-dCE/dz  {fmt(self._by_class(ce_grad))}\n  |dCE/dz| {fmt(self._by_class(ce_abs))}\n"
+                f"  -dReg/dz {fmt(self._by_class(reg_grad))}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="synth-aroma")
+    parser.add_argument("--method", default="rnp")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--set", action="append", default=[], help="run setting key=value (repeatable)")
+    parser.add_argument("--every", type=int, default=16, help="updates between keep-rate lines")
+    parser.add_argument("--reviews", type=int, default=400, help="test reviews the probes read")
+    parser.add_argument("--data-root", default=None)
+    args = parser.parse_args()
+    if not args.dataset.startswith("synth-"):
+        parser.error("the sentence classes come from the synthetic corpus's word lists: use a synth-* dataset")
+
+    root = data_root(args.data_root)
+    job = plan([args.method], [args.dataset], [args.seed], args.profile, parse_overrides(args.set), None, "cpu",
+               root, root / "unused")[0]
+    if job.config.num_threads:
+        torch.set_num_threads(job.config.num_threads)
+    corpus = load_corpus(args.dataset, root)
+    state = {"epoch": 1}
+
+    def on_step(i: int, n: int) -> None:
+        if i % args.every == 0 or i == n:
+            print(f"epoch {state['epoch']} update {i:3d}/{n}  {probe.keep_rates()}", flush=True)
+
+    def on_epoch(row: dict) -> None:
+        print(f"epoch {row['epoch']}: dev acc {row['dev_acc']:.1f}, test S {row['test_S']:.1f}, "
+              f"test F1 {row['test_F1']:.1f}\n  {probe.gradients()}", flush=True)
+        state["epoch"] += 1
+
+    method = METHODS.get(args.method)(job.config)
+    engine = Engine(method, corpus, job.config, args.seed, resolve_device("cpu"), on_epoch=on_epoch,
+                    on_step=on_step)
+    probe = AspectProbe(engine, corpus, args.reviews)
+    print(f"{args.method} on {args.dataset}, seed {args.seed}, profile {args.profile} {args.set}")
+    print(f"at initialisation         {probe.keep_rates()}")
+    result = engine.fit()
+    m = result.metrics
+    print(f"selected epoch {result.selected_epoch}: S {m['S']:.1f}, Acc {m['Acc']:.1f}, F1 {m['F1']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
