@@ -8,7 +8,7 @@ trajectory (with the earlier batch-32 quick profile, RNP on synth-appearance, se
 75.8, 66.1, 25.8, 73.7). So the tolerances guard against what breaks a method, not subtle losses: selection
 collapsing toward random (F1 ~15, tolerance 35), sparsity off target (3 points), and accuracy falling by more
 than 10 points; each only when the seeds' spread does not explain it. The current baseline has RNP at F1
-56.3 (3.4) and VER at 75.1 (3.3), so a collapse of either to random (both seeds) fails the gate.
+71.8 (1.7) and VER at 75.5 (2.8), so a collapse of either to random (both seeds) fails the gate.
 """
 
 from __future__ import annotations
