@@ -24,7 +24,7 @@ from torch import nn
 from ratbench.config import parse_overrides
 from ratbench.data.batching import eval_batches
 from ratbench.data.prepare import load_corpus
-from ratbench.data.synthetic import ASPECT_SENTIMENT, ASPECTS, DESCRIPTORS, NOUNS
+from ratbench.data.synthetic import ASPECTS, aspect_words
 from ratbench.engine import Engine, resolve_device
 from ratbench.methods import METHODS
 from ratbench.models.gumbel import sample_st
@@ -36,25 +36,26 @@ FILLER = len(ASPECTS)
 PADDING = -1
 
 
-def token_classes(corpus, split) -> np.ndarray:
-    """Sentence class of every token of `split` (flat, aligned with split.ids)."""
-    word_class = np.full(len(corpus.words), -1)
-    index = {w: i for i, w in enumerate(corpus.words)}
+def word_classes(words: list[str]) -> np.ndarray:
+    """Vocabulary row -> aspect index of the words only that aspect uses, -1 for every other word."""
+    out = np.full(len(words), -1)
+    index = {w: i for i, w in enumerate(words)}
     for k, aspect in enumerate(ASPECTS):
-        negative, positive = ASPECT_SENTIMENT[aspect]
-        for w in NOUNS[aspect] + DESCRIPTORS[aspect] + negative + positive:
+        for w in aspect_words(aspect):
             if w in index:
-                word_class[index[w]] = k
-    out = np.full(len(split.ids), FILLER)
-    ends = np.flatnonzero(split.ids == index["."])
-    for i in range(len(split)):
-        start, stop = int(split.offsets[i]), int(split.offsets[i + 1])
-        cuts = ends[(ends >= start) & (ends < stop)] + 1
-        for a, b in zip(np.concatenate([[start], cuts]), np.concatenate([cuts, [stop]])):
-            found = word_class[split.ids[a:b]]
-            found = found[found >= 0]
-            if len(found):
-                out[a:b] = np.bincount(found).argmax()
+                out[index[w]] = k
+    return out
+
+
+def sentence_classes(ids: np.ndarray, word_class: np.ndarray, full_stop: int) -> np.ndarray:
+    """Class of every token of one review: the aspect whose words its sentence holds most, else filler."""
+    out = np.full(len(ids), FILLER)
+    cuts = np.flatnonzero(ids == full_stop) + 1
+    for a, b in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(ids)]])):
+        found = word_class[ids[a:b]]
+        found = found[found >= 0]
+        if len(found):
+            out[a:b] = np.bincount(found).argmax()
     return out
 
 
@@ -64,24 +65,22 @@ class AspectProbe:
     def __init__(self, engine: Engine, corpus, n_reviews: int):
         self.engine = engine
         split = corpus.test.subset(np.arange(min(n_reviews, len(corpus.test))))
-        flat = token_classes(corpus, split)
         self.batches = eval_batches(split, 200, engine.device)
-        order = np.argsort(split.lengths, kind="stable")  # eval_batches' order
-        self.classes = []
-        for start in range(0, len(order), 200):
-            rows = order[start:start + 200]
-            grid = np.full((len(rows), int(split.lengths[rows].max())), PADDING)
-            for r, i in enumerate(rows):
-                grid[r, : split.lengths[i]] = flat[split.offsets[i]:split.offsets[i + 1]]
+        word_class = word_classes(corpus.words)
+        full_stop = corpus.words.index(".")
+        self.classes = []  # (B, L) per batch, PADDING beyond each review
+        for b in self.batches:
+            ids, lengths = b.ids.cpu().numpy(), b.lengths.cpu().numpy()
+            grid = np.full(ids.shape, PADDING)
+            for r, n in enumerate(lengths):
+                grid[r, :n] = sentence_classes(ids[r, :n], word_class, full_stop)
             self.classes.append(grid)
+        self.sizes = np.array([sum(int((g == k).sum()) for g in self.classes) for k in range(len(CLASSES))])
 
     def _by_class(self, values: list[np.ndarray]) -> np.ndarray:
-        total, count = np.zeros(len(CLASSES)), np.zeros(len(CLASSES))
-        for v, grid in zip(values, self.classes):
-            for k in range(len(CLASSES)):
-                total[k] += v[grid == k].sum()
-                count[k] += (grid == k).sum()
-        return total / np.maximum(count, 1)
+        total = np.array([sum(float(v[g == k].sum()) for v, g in zip(values, self.classes))
+                          for k in range(len(CLASSES))])
+        return total / np.maximum(self.sizes, 1)
 
     def keep_rates(self) -> str:
         model = self.engine.model
@@ -94,8 +93,7 @@ class AspectProbe:
                 kept.append((logits[..., 1] > logits[..., 0]).float().cpu().numpy())
         model.train(was_training)
         rate = self._by_class(kept)
-        sizes = np.array([(np.concatenate([g.ravel() for g in self.classes]) == k).sum() for k in range(len(CLASSES))])
-        share = 100 * rate * sizes / max(float((rate * sizes).sum()), 1e-9)
+        share = 100 * rate * self.sizes / max(float((rate * self.sizes).sum()), 1e-9)
         return ("rate " + " ".join(f"{c[:4]} {100 * r:3.0f}" for c, r in zip(CLASSES, rate))
                 + " | share " + " ".join(f"{s:3.0f}" for s in share))
 

@@ -184,6 +184,13 @@ def _level(score: float) -> int:
     return 4
 
 
+def aspect_words(aspect: str) -> list[str]:
+    """The words that only `aspect`'s sentences use (nouns, descriptors, its own judgement words): what the
+    vectors' topic direction marks, and how a token's sentence can be told apart from other aspects'."""
+    negative, positive = ASPECT_SENTIMENT[aspect]
+    return NOUNS[aspect] + DESCRIPTORS[aspect] + negative + positive
+
+
 def descriptor_halves(aspect: str) -> tuple[list[str], list[str]]:
     """(descriptors that lean positive, those that lean negative): alternate entries of the aspect's list."""
     words = DESCRIPTORS[aspect]
@@ -343,10 +350,10 @@ def _with_semantic_axes(words: list[str], vectors: np.ndarray, cfg: SynthConfig)
                 out[index[w]] += cfg.polarity_strength * (level - 2) / 2 * axes[0]
     for a, aspect in enumerate(ASPECTS):
         topic, own_polarity = axes[1 + 2 * a], axes[2 + 2 * a]
-        neg, pos = ASPECT_SENTIMENT[aspect]
-        for w in NOUNS[aspect] + DESCRIPTORS[aspect] + neg + pos:
+        for w in aspect_words(aspect):
             if w in index:
                 out[index[w]] += cfg.topic_strength * topic
+        neg, pos = ASPECT_SENTIMENT[aspect]
         for sign, group in ((-1.0, neg), (1.0, pos)):
             for w in group:
                 if w in index:
