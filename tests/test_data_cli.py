@@ -150,10 +150,52 @@ def test_import_glove_txt_zip_gz(tmp_path):
     r = _invoke("data", "import", "glove", zpath, "--data-root", root)
     assert r.exit_code == 1 and "400000 rows" in r.output
     assert not (root / "glove" / "glove.6B.100d.txt").exists()
+    # a file named like gensim's GloVe that is not GloVe 6B-100d: refused, with the way to import it anyway
     gz = write_glove(tmp_path / "glove-wiki-gigaword-100.gz", ["a", "b"], header=True)
     r = _invoke("data", "import", "glove", gz, "--data-root", root)
+    assert r.exit_code == 1 and "holds 2 rows of 5 values" in r.output and "data import vectors" in r.output
+    assert not (root / "glove").exists() or not any((root / "glove").iterdir())
+
+
+def test_any_vector_file_becomes_a_named_resource(tmp_path, monkeypatch):
+    """What `data import` accepts, a run can select: a named resource for anything that is not GloVe 6B-100d,
+    and GloVe 6B-100d content under its canonical name whatever the file is called."""
+    root = tmp_path / "root"
+    other = write_glove(tmp_path / "glove.840B.300d.txt", ["a", "b", "c"], dim=3)
+    r = _invoke("data", "import", "glove", other, "--data-root", root)
     assert r.exit_code == 0, r.output
-    assert (root / "glove" / "glove-wiki-gigaword-100.gz").exists()
+    assert (root / "vectors" / "glove.840B.300d.txt").exists() and "--set vectors=glove.840B.300d" in r.output
+    gz = write_glove(tmp_path / "mine.gz", ["a", "b"], header=True)
+    r = _invoke("data", "import", "vectors", gz, "--name", "tiny", "--data-root", root)
+    assert r.exit_code == 0 and (root / "vectors" / "tiny.gz").exists(), r.output
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps table cells at the terminal's width
+    r = _invoke("data", "list", "--data-root", root)
+    assert "tiny (vectors)" in r.output and "glove.840B.300d (vectors)" in r.output
+    # a renamed copy of GloVe 6B-100d (shape shrunk here so the fixture stays small) lands where runs find it
+    monkeypatch.setattr("ratbench.data.vectors.GLOVE_SHAPE", (2, 5))
+    renamed = write_glove(tmp_path / "my-glove-copy.txt", ["a", "b"])
+    r = _invoke("data", "import", "glove", renamed, "--data-root", root)
+    assert r.exit_code == 0 and (root / "glove" / "glove.6B.100d.txt").exists(), r.output
+
+
+def test_a_run_on_beer_uses_the_vectors_its_setting_names(tmp_path):
+    root, res = tmp_path / "root", tmp_path / "res"
+    assert _invoke("data", "import", "beer", _beer_fixture(tmp_path), "--data-root", root).exit_code == 0
+    args = ["run", "--methods", "rnp", "--datasets", "beer-appearance", "--seeds", "1", "--profile", "smoke",
+            "--set", "hidden_size=8", "--set", "epochs=1", "--data-root", root, "--results", res]
+    r = _invoke(*args)
+    assert r.exit_code == 1 and "GloVe vectors (glove-6b-100d) are not in" in r.output
+    write_glove(tmp_path / "w.txt", ["w", "a", "b", "c", "t"], dim=4)
+    assert _invoke("data", "import", "vectors", tmp_path / "w.txt", "--name", "fixture-vectors",
+                   "--data-root", root).exit_code == 0
+    r = _invoke(*args, "--set", "vectors=fixture-vectors")
+    assert r.exit_code == 0, r.output
+    rec = json.loads(next(res.glob("runs/beer-appearance/rnp/*.json")).read_text())
+    assert rec["status"] == "finished", rec.get("error")
+    assert rec["vectors"] == "fixture-vectors" and rec["config"]["vectors"] == "fixture-vectors"
+    assert any(k.endswith("vectors/fixture-vectors.txt") for k in rec["data"])
+    r = _invoke(*args, "--set", "vectors=nope")
+    assert r.exit_code == 1 and "No word vectors named 'nope'" in r.output and "fixture-vectors" in r.output
 
 
 @pytest.fixture
@@ -199,8 +241,13 @@ def test_fetch_hotel_success_and_failures(tmp_path, server, monkeypatch):
         monkeypatch.setenv("RATBENCH_MIRROR", server.url)
 
 
-def test_fetch_beer_explains_and_list_shows_commands(tmp_path):
+def test_fetch_beer_explains_and_list_shows_commands(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps table cells at the terminal's width
     r = _invoke("data", "fetch", "beer", "--data-root", tmp_path)
     assert r.exit_code == 1 and "ratbench data import beer DIR" in r.output
     r = _invoke("data", "list", "--data-root", tmp_path)
     assert r.exit_code == 0 and "beer-appearance" in r.output and "ratbench data fetch hotel" in r.output
+    # how to get a dataset is shown only while it is missing
+    assert _invoke("data", "import", "hotel", write_hotel_tree(tmp_path / "h"), "--data-root", tmp_path).exit_code == 0
+    r = _invoke("data", "list", "--data-root", tmp_path)
+    assert r.exit_code == 0 and "data fetch hotel" not in r.output and "data import beer" in r.output, r.output

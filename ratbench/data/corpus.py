@@ -20,11 +20,16 @@ MAX_LEN = 256
 class TextSplit:
     """One split as read from its files: whitespace tokens, 0/1 labels, gold masks for the test split."""
 
-    tokens: list[list[str]]
-    labels: list[int]
+    tokens: list[list[str]]  # the selectable text (several documents: concatenated, see `documents`)
+    labels: list[int]  # class index into TextCorpus.label_names
     gold: list[np.ndarray] | None = None  # uint8 per token, len == len(tokens[i])
     source: str = ""
     counts: dict[str, int] = field(default_factory=dict)  # e.g. dropped_middle_band, skipped_empty_rationale
+    # Optional, for tasks that have them (ERASER):
+    queries: list[list[str]] | None = None  # model input that is never selectable nor counted in sparsity
+    spans: list[list[tuple[int, int]]] | None = None  # gold evidence spans [start, end) as given, on `tokens`
+    documents: list[list[tuple[str, int, int]]] | None = None  # (docid, start, end) of each document in `tokens`
+    ids: list[str] | None = None  # example ids (ERASER annotation_id), for exports
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -37,6 +42,7 @@ class TextCorpus:
     dev: TextSplit
     test: TextSplit
     files: dict[str, str] = field(default_factory=dict)  # path -> sha256
+    label_names: list[str] = field(default_factory=lambda: ["0", "1"])  # class index -> label as in the files
 
     def splits(self) -> dict[str, TextSplit]:
         return {"train": self.train, "dev": self.dev, "test": self.test}
@@ -118,6 +124,8 @@ class Corpus:
     words: list[str]  # row -> word; row 0 is "" (padding and unknown share it, methods.md §0.2)
     vectors: np.ndarray  # float32 (len(words), dim); row 0 all zero
     files: dict[str, str] = field(default_factory=dict)
+    vectors_name: str = ""  # the vector resource the rows come from (docs/datasets.md#word-vectors)
+    label_names: list[str] = field(default_factory=lambda: ["0", "1"])
 
     @property
     def dim(self) -> int:

@@ -1,22 +1,19 @@
-"""Word vectors: strict GloVe / word2vec-text reading into gensim `KeyedVectors`, import, and the matrix
-restricted to a corpus vocabulary (row 0 = zero vector shared by padding and unknown words, §0.2), cached."""
+"""Word vectors: strict GloVe / word2vec-text reading into gensim `KeyedVectors`, and the matrix restricted
+to a corpus vocabulary (row 0 = zero vector shared by padding and unknown words, docs/datasets.md#word-vectors),
+cached. Which file a run uses is decided in `ratbench.data.vectors`."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
-import shutil
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ratbench.atomic import write_bytes, write_text
 from ratbench.data.formats.textfile import GZIP_MAGIC
-from ratbench.data.manifest import Manifest
-from ratbench.errors import DataFormatError, RatbenchError
+from ratbench.errors import DataFormatError
 
 STANFORD_NAME = "glove.6B.100d.txt"
 GENSIM_NAME = "glove-wiki-gigaword-100.gz"
@@ -139,52 +136,3 @@ def corpus_embeddings(
     write_bytes(npz, buf.getvalue())
     write_text(meta, json.dumps(rows))
     return rows, matrix
-
-
-def vectors_file(kind: str, root: Path) -> Path:
-    """The vector file a dataset family uses, or an error with the command that provides it."""
-    if kind == "synth":
-        from ratbench.data.synthetic import synth_vectors_path
-
-        return synth_vectors_path(root)
-    glove = Path(root) / "glove"
-    for name in (STANFORD_NAME, GENSIM_NAME):
-        if (glove / name).exists():
-            return glove / name
-    raise RatbenchError(f"GloVe vectors are not in {glove}. Run `ratbench data fetch glove`, or "
-                        f"`ratbench data import glove FILE` with {STANFORD_NAME}, glove.6B.zip or {GENSIM_NAME}.")
-
-
-def import_glove(path: Path, root: Path) -> Path:
-    """Validate and copy a GloVe file (txt, the Stanford zip's 100d member, or gensim's .gz) into root/glove."""
-    path = Path(path)
-    if not path.exists():
-        raise RatbenchError(f"{path} does not exist.")
-    glove = Path(root) / "glove"
-    glove.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=glove, prefix=".import-"))
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                members = [m for m in zf.namelist() if Path(m).name == STANFORD_NAME]
-                if not members:
-                    raise RatbenchError(f"{path} has no {STANFORD_NAME} member; pass the Stanford glove.6B.zip.")
-                staged = tmp / STANFORD_NAME
-                with zf.open(members[0]) as src, open(staged, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-            name = STANFORD_NAME
-        else:
-            with open(path, "rb") as fh:
-                is_gz = fh.read(2) == GZIP_MAGIC
-            name = GENSIM_NAME if is_gz else STANFORD_NAME if path.name == STANFORD_NAME else path.name
-            if is_gz and path.name != GENSIM_NAME:
-                name = GENSIM_NAME
-            staged = tmp / name
-            shutil.copyfile(path, staged)
-        read_vectors(staged, restrict_to=set())  # full validation before anything is placed
-        final = glove / name
-        staged.replace(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    Manifest(root).record(final, source=f"import:{path.resolve()}")
-    return final

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ratbench.data.catalog import DATASETS
 from ratbench.data.corpus import MAX_LEN, TextSplit
-from ratbench.data.specs import DATASETS
+from ratbench.data.loading import load_text_corpus
 
 
 def split_stats(name: str, split: TextSplit, max_len: int = MAX_LEN) -> dict[str, Any]:
@@ -34,8 +35,6 @@ def split_stats(name: str, split: TextSplit, max_len: int = MAX_LEN) -> dict[str
 
 
 def dataset_info(name: str, root: Path) -> dict[str, Any]:
-    from ratbench.data.loading import load_text_corpus
-
     spec = DATASETS.get(name)
     corpus = load_text_corpus(name, root)
     return {

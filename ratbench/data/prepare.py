@@ -7,15 +7,18 @@ length rules, so a changed or re-imported file rebuilds the cache and nothing el
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from ratbench.atomic import write_bytes, write_text
+from ratbench.data.catalog import DATASETS
 from ratbench.data.corpus import Corpus, Split, build_split, corpus_words
+from ratbench.data.embeddings import corpus_embeddings
+from ratbench.data.loading import load_text_corpus, source_files, vectors_for
 from ratbench.data.manifest import Manifest
-from ratbench.data.specs import DATASETS
 
 CACHE_VERSION = 1
 
@@ -45,21 +48,20 @@ def _split_from(data: dict[str, np.ndarray], prefix: str) -> Split:
 
 def dataset_files(name: str, root: Path) -> list[Path]:
     """The source files of a dataset; when one is missing, the loader's error says how to get it."""
-    from ratbench.data.loading import load_text_corpus, source_files
-
     files = list(source_files(name, root).values())
     if not all(f.exists() for f in files):
         load_text_corpus(name, root)  # raises the explanation of what is missing and how to get it
     return files
 
 
-def load_corpus(name: str, root: Path) -> Corpus:
-    """Build (or read from cache) the tensors of dataset `name` under data root `root`."""
-    from ratbench.data.embeddings import corpus_embeddings, vectors_file
+def load_corpus(name: str, root: Path, vectors: str = "default") -> Corpus:
+    """Build (or read from cache) the tensors of dataset `name` under data root `root`, with the word vectors
+    `vectors` names (`default`: the dataset's own choice, docs/datasets.md#word-vectors)."""
     spec = DATASETS.get(name)
     root = Path(root)
     files = dataset_files(name, root)  # raises with the command to obtain the data when missing
-    vec_path = vectors_file(spec.vectors, root)
+    choice = vectors_for(name, vectors, root)
+    vec_path = choice.path
     manifest = Manifest(root)
     key_src = {
         "v": CACHE_VERSION,
@@ -75,9 +77,8 @@ def load_corpus(name: str, root: Path) -> Corpus:
             data = dict(npz)
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         return Corpus(name, _split_from(data, "train"), _split_from(data, "dev"), _split_from(data, "test"),
-                      meta["words"], data["vectors"], meta["files"])
-
-    from ratbench.data.loading import load_text_corpus
+                      meta["words"], data["vectors"], meta["files"], choice.name,
+                      meta.get("label_names", list(spec.label_names)))
 
     text = load_text_corpus(name, root)
     words, vectors = corpus_embeddings(vec_path, corpus_words(text, spec.max_len), root / "cache" / "vectors",
@@ -91,13 +92,14 @@ def load_corpus(name: str, root: Path) -> Corpus:
         list(words),
         np.asarray(vectors, dtype=np.float32),
         {**text.files, str(vec_path): manifest.digest(vec_path)},
+        choice.name,
+        list(text.label_names),
     )
-    import io
-
     buf = io.BytesIO()
     arrays = {**_split_arrays("train", corpus.train), **_split_arrays("dev", corpus.dev),
               **_split_arrays("test", corpus.test), "vectors": corpus.vectors}
     np.savez(buf, **arrays)
     write_bytes(cache, buf.getvalue())
-    write_text(meta_path, json.dumps({"words": corpus.words, "files": corpus.files, "key": key_src}))
+    write_text(meta_path, json.dumps({"words": corpus.words, "files": corpus.files, "key": key_src,
+                                      "label_names": corpus.label_names}))
     return corpus

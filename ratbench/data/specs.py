@@ -1,63 +1,53 @@
-"""Dataset registry: every name of cli.md, its family, aspect, files and how to obtain it."""
+"""Typed dataset metadata: what a dataset is, where it comes from, how it is read and cited.
+
+The entries are in `ratbench.data.catalog`; how a family's files are found and read is in
+`ratbench.data.families.<family>`. Nothing here imports torch.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from ratbench.registry import Registry, expand_names
+
+@dataclass(frozen=True)
+class Remote:
+    """A published file ratbench may download: URL, name, digest and where the digest comes from."""
+
+    key: str  # environment-override key: RATBENCH_EXPECTED_SHA256_<KEY>
+    url: str
+    filename: str
+    digest: str | None  # "sha256:..." or "md5:..."; None: recorded on first download, verified afterwards
+    digest_source: str
+    size: int | None = None
+    notice: str = ""  # printed before downloading (licence terms)
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """What a dataset is; where its files live is decided by the family's format module."""
+    """One dataset name of the command line (see docs/datasets.md)."""
 
     name: str
-    family: str  # "beer" | "hotel" | "synth"
-    aspect: int  # column / aspect index (beer: 0 appearance, 1 aroma, 2 palate; hotel: 0 loc, 1 svc, 2 clean)
-    aspect_name: str  # "appearance", "Location", ...
-    vectors: str  # "glove" or "synth": which word vectors the GRU methods use
-    title: str  # "Beer-Appearance": the name used by published tables
-    # label rule (beer-format data only; hotel labels are already binary)
-    neg_threshold: float = 0.4
-    pos_threshold: float = 0.6
-    max_len: int = 256
-    balance_seed: int = 20226666
+    family: str  # the plug-in in ratbench/data/families/ that finds and reads its files
+    title: str  # as published tables name it ("Beer-Appearance")
+    aspect: int = 0  # column / aspect index within the family's files
+    aspect_name: str = ""
+    vectors: str = "glove-6b-100d"  # the word vectors GRU methods use unless `--set vectors=...` says otherwise
     citation: str = ""
     licence: str = ""
-    extra: dict = field(default_factory=dict)
+    # class distribution the published code assumes for this data (Inter_RAT's backdoor adjustment reads it;
+    # the reference hard-codes 0.05 / 0.95 for beer-like corpora)
+    class_prior: tuple[float, ...] = (0.5, 0.5)
+    label_names: tuple[str, ...] = ("0", "1")
+    max_len: int = 256  # tokens kept per example (text and gold)
+    neg_threshold: float = 0.4  # beer-format label rule: score <= 0.4 -> 0, >= 0.6 -> 1, middle dropped
+    pos_threshold: float = 0.6
+    balance_seed: int = 20226666  # the published loaders' fixed seed for down-sampling the majority class
+    groups: tuple[str, ...] = ()  # dataset groups besides the family's own name (e.g. "all")
+    hidden: bool = False  # test-only datasets: left out of `data list` and of every group
+    remote: Remote | None = None  # where `data fetch` downloads it from (None: not downloadable)
+    extra: dict[str, Any] = field(default_factory=dict)  # family-specific facts (e.g. an ERASER task name)
 
-
-DATASETS: Registry[DatasetSpec] = Registry("dataset")
-
-_BEER_CITE = "McAuley et al. 2012; Lei et al. 2016 (subsets and annotations)"
-_HOTEL_CITE = "Wang et al. 2010; Bao et al. 2018 (R2A release)"
-
-for _i, _a in enumerate(["appearance", "aroma", "palate"]):
-    DATASETS.add(
-        f"beer-{_a}",
-        DatasetSpec(f"beer-{_a}", "beer", _i, _a, "glove", f"Beer-{_a.title()}", citation=_BEER_CITE,
-                    licence="research use only; obtain from the authors"),
-    )
-for _i, _a in enumerate(["Location", "Service", "Cleanliness"]):
-    DATASETS.add(
-        f"hotel-{_a.lower()}",
-        DatasetSpec(f"hotel-{_a.lower()}", "hotel", _i, _a, "glove", f"Hotel-{_a}", citation=_HOTEL_CITE,
-                    licence="research use only (R2A release)"),
-    )
-for _i, _a in enumerate(["appearance", "aroma", "palate"]):
-    DATASETS.add(
-        f"synth-{_a}",
-        DatasetSpec(f"synth-{_a}", "synth", _i, _a, "synth", f"Synth-{_a.title()}",
-                    citation="ratbench built-in synthetic corpus", licence="MIT (generated)"),
-    )
-
-GROUPS: dict[str, list[str]] = {
-    "beer": [n for n in DATASETS if n.startswith("beer-")],
-    "hotel": [n for n in DATASETS if n.startswith("hotel-")],
-    "synth": [n for n in DATASETS if n.startswith("synth-")],
-}
-GROUPS["all"] = GROUPS["beer"] + GROUPS["hotel"]
-
-
-def expand_datasets(text: str) -> list[str]:
-    return expand_names(text, DATASETS, GROUPS, "--datasets synth or --datasets beer-aroma")
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names)

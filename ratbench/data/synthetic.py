@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ratbench.data.corpus import binarize
 from ratbench.data.manifest import Manifest
 
 ASPECTS = ["appearance", "aroma", "palate", "taste", "overall"]
@@ -422,8 +423,6 @@ def _lexicon_predict(tokens: list[str]) -> int:
 def synth_stats(directory: Path) -> dict:
     """Counts, lengths, gold sparsity, score correlation, and the shortcut: how well a sentiment lexicon
     predicts the label from the target aspect's sentences vs from the other aspects' sentences alone."""
-    from ratbench.data.corpus import binarize
-
     directory = Path(directory)
     rows = [json.loads(line) for line in (directory / "annotations.json").read_text(encoding="utf-8").splitlines()]
     scores = np.array([r["y"] for r in rows])
