@@ -24,7 +24,7 @@ from ratbench.registry import suggest
 
 @dataclass
 class RunConfig:
-    """Every engine hyperparameter; defaults are methods.md §0.3-0.6 and §1 (GRU setting)."""
+    """Every engine hyperparameter; defaults are the published GRU setting (docs/methods.md#shared-pipeline)."""
 
     epochs: int = 200
     batch_size: int = 128
@@ -49,6 +49,9 @@ class RunConfig:
     # together, fewer GRU steps per batch on CPU (opt-in; its effect on results is in results/README.md)
     batching: str = "random"
     precision: str = "fp32"  # "bf16": mixed precision (autocast) for CUDA; see Engine.precision
+    # word vectors of the GRU methods: "default" (the dataset's own choice: GloVe 6B-100d for Beer/Hotel), or
+    # the name of an imported vector resource (docs/datasets.md#word-vectors)
+    vectors: str = "default"
     max_len: int = 256
     train_limit: int | None = None  # keep the first N balanced training examples (after shuffling by seed)
     dev_limit: int | None = None
@@ -68,7 +71,7 @@ _CHOICES = {"calibrate": ("dev", "none"), "eval_mode": ("sample", "argmax"),
 _UNHASHED = {"num_threads", "probes"}
 # Settings added after results existed, whose default is the earlier behaviour: at the default they stay out
 # of the hash, so adding an option never orphans finished runs (resume and diagnose still find them).
-_HASHED_WHEN_SET = {"precision": "fp32"}
+_HASHED_WHEN_SET = {"precision": "fp32", "vectors": "default"}
 
 
 def _profile_text(name: str) -> str:

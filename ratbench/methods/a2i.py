@@ -7,8 +7,15 @@ import torch
 from torch import nn
 
 from ratbench.data.batching import Batch
-from ratbench.methods.base import Method, capped_cross_entropy, continuity_loss, sparsity_loss, step_stats
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import (
+    Method,
+    capped_cross_entropy,
+    continuity_loss,
+    register_method,
+    sparsity_loss,
+    step_stats,
+)
+from ratbench.methods.catalog import MethodInfo
 from ratbench.models.gumbel import sample_st
 from ratbench.models.rationalizer import Rationalizer, Selector
 
@@ -32,14 +39,23 @@ def instruction_loss(logits: torch.Tensor, flipped: torch.Tensor, hinge: bool) -
     return nn.functional.cross_entropy(logits, torch.full_like(logits, 0.5))
 
 
-@register_method("a2i")
+INFO = MethodInfo(
+    name="a2i",
+    title="A2I",
+    description="A2I: an attacker finds label-flipping rationales, the predictor learns to ignore them",
+    family="cooperative + adversarial attacker",
+    citation="Liu et al., Adversarial Cooperative Rationalization, ICML 2025",
+    order=70,
+    groups=("table1",),
+)
+
+
+@register_method(INFO)
 class A2I(Method):
     """A2I: attack-then-instruct; an attacker finds label-flipping rationales, the predictor learns to ignore them."""
 
     defaults = {"lambda_adv": 1.0, "use_hinge": True, "gamma_sparsity": 1.0, "gamma_continuity": 1.0,
                 "attacker_lr_rate": 1.0, "open_epoch": 0}
-    family = "cooperative + adversarial attacker"
-    citation = "Liu et al., Adversarial Cooperative Rationalization, ICML 2025"
     model_class = AttackedRationalizer
 
     def __init__(self, config):

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from ratbench.data.batching import Batch
-from ratbench.methods.base import Method
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import Method, register_method
+from ratbench.methods.catalog import MethodInfo
 from ratbench.models.rationalizer import NEG_INF, Rationalizer
 
 
@@ -40,13 +40,22 @@ def js_divergence(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> torch
     return (0.5 * kl(p) + 0.5 * kl(q)).mean()
 
 
-@register_method("a2r")
+INFO = MethodInfo(
+    name="a2r",
+    title="A2R",
+    description="A2R: hard rationale path plus a soft attention path sharing the predictor encoder, tied by JS",
+    family="cooperative, soft + hard paths",
+    citation="Yu et al., Understanding Interlocking Dynamics of Cooperative Rationalization, NeurIPS 2021",
+    order=90,
+    provenance="adaptation",
+)
+
+
+@register_method(INFO)
 class A2R(Method):
     """A2R: hard rationale path plus a soft attention path sharing the predictor encoder, tied by JS."""
 
     defaults = {"lambda_js": 1.0}
-    family = "cooperative, soft + hard paths"
-    citation = "Yu et al., Understanding Interlocking Dynamics of Cooperative Rationalization, NeurIPS 2021"
     model_class = SoftPathRationalizer
 
     def extra_losses(self, model, batch, emb, sel_logits, z, pred_logits):

@@ -17,6 +17,7 @@ from torch import nn
 from ratbench.config import RunConfig
 from ratbench.data.batching import Batch
 from ratbench.data.corpus import Corpus, Split
+from ratbench.methods.catalog import METHODS, MethodInfo
 from ratbench.models.gumbel import sample_st
 from ratbench.models.rationalizer import Rationalizer
 
@@ -51,24 +52,25 @@ def continuity_loss(z: torch.Tensor, mask: torch.Tensor, max_len: int) -> torch.
 class Method:
     """RNP semantics by default; subclasses change only what differs."""
 
+    info: ClassVar[MethodInfo]  # set by @register_method: name, title, kind, ... (methods/catalog.py)
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
-    family: ClassVar[str] = "cooperative selector-predictor"
-    citation: ClassVar[str] = ""
-    needs_bert: ClassVar[bool] = False
-    # Post-hoc explainers explain a full-text classifier: their accuracy is not a rationale's accuracy, so the
-    # table shows Acc as not applicable and the record keeps the classifier's accuracy apart.
-    post_hoc: ClassVar[bool] = False
     # False when a rationale is too costly to compute every epoch (LIME): epochs are then selected on dev
     # accuracy alone and rationales are computed once, for the selected epoch.
     explain_every_epoch: ClassVar[bool] = True
-    # Methods whose runs read the records of these methods (same dataset and seed); the runner trains them
-    # in a later wave.
-    runs_after: ClassVar[tuple[str, ...]] = ()
-    # Diagnostic variants trained by a probe (random-dz); left out of `--methods all`.
-    probe_only: ClassVar[bool] = False
     # The players: a Rationalizer (sub)class built with the config's width, dropout and GRU mode.
     model_class: ClassVar[type[nn.Module]] = Rationalizer
+
+    @classmethod
+    def dependencies(cls, config: RunConfig) -> tuple[str, ...]:
+        """Methods whose run of the same dataset, seed and settings this run reads (the planner adds them)."""
+        return cls.info.runs_after
+
+    @property
+    def post_hoc(self) -> bool:
+        """Post-hoc explainers explain a full-text classifier: their accuracy is not a rationale's accuracy, so
+        the table shows Acc as not applicable and the record keeps the classifier's accuracy apart."""
+        return self.info.post_hoc
 
     def __init__(self, config: RunConfig):
         self.config = config
@@ -187,6 +189,20 @@ class Method:
         """Predictor logits when only `keep` (B, L) of the real tokens are visible (comp/suff, probes)."""
         emb = model.embed(batch.ids, batch.mask)
         return model.predict(emb, keep * batch.mask, batch.mask, batch.lengths)
+
+
+def register_method(info: MethodInfo) -> Callable[[type[Method]], type[Method]]:
+    """Class decorator: binds a method class to its catalog entry (the same INFO object the catalog reads)."""
+
+    def deco(cls: type[Method]) -> type[Method]:
+        if not (isinstance(cls, type) and issubclass(cls, Method)):
+            raise TypeError(f"@register_method({info.name!r}) must decorate a subclass of Method, got {cls!r}")
+        cls.info = info
+        cls.name = info.name
+        METHODS.add(info.name, cls)
+        return cls
+
+    return deco
 
 
 def step_stats(

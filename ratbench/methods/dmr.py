@@ -19,8 +19,8 @@ from torch.nn import functional as F
 from ratbench.config import RunConfig
 from ratbench.data.batching import Batch
 from ratbench.errors import RatbenchError
-from ratbench.methods.base import Method, step_stats
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import Method, register_method, step_stats
+from ratbench.methods.catalog import MethodInfo
 from ratbench.models.gumbel import straight_through
 from ratbench.models.rationalizer import Predictor, Selector
 
@@ -139,7 +139,19 @@ class DMRModel(nn.Module):
         return self.predictor.head(self.predictor.dropout(h))
 
 
-@register_method("dmr")
+INFO = MethodInfo(
+    name="dmr",
+    title="DMR",
+    description="DMR: class-wise generators; predictor matched to a full-text teacher (outputs) and to full text (CMD)",
+    family="class-wise generators + teacher distribution matching",
+    citation="Huang et al., Distribution Matching for Rationalization, AAAI 2021",
+    order=60,
+    groups=("table1",),
+    provenance="adaptation",
+)
+
+
+@register_method(INFO)
 class DMR(Method):
     """DMR: class-wise generators; predictor matched to a full-text teacher (outputs) and to full text (CMD)."""
 
@@ -153,8 +165,6 @@ class DMR(Method):
         "cmd_mode": "mean_only",
         "select_by": "gold",
     }
-    family = "class-wise generators + teacher distribution matching"
-    citation = "Huang et al., Distribution Matching for Rationalization, AAAI 2021"
 
     def __init__(self, config: RunConfig):
         super().__init__(config)

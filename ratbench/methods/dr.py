@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from ratbench.data.batching import Batch
-from ratbench.methods.base import Method
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import Method, register_method
+from ratbench.methods.catalog import MethodInfo
 
 
 def predictor_lr(generator_lr: float, z: torch.Tensor, mask: torch.Tensor, floor: float) -> float:
@@ -20,13 +20,21 @@ def predictor_lr(generator_lr: float, z: torch.Tensor, mask: torch.Tensor, floor
     return generator_lr * max(floor, ratio)
 
 
-@register_method("dr")
+INFO = MethodInfo(
+    name="dr",
+    title="DR",
+    description="DR: RNP with the predictor's learning rate tied to the rationale ratio, a Lipschitz restraint",
+    family="cooperative, asymmetric learning rates",
+    citation="Liu et al., Decoupled Rationalization with Asymmetric Learning Rates, KDD 2023",
+    order=110,
+)
+
+
+@register_method(INFO)
 class DR(Method):
     """DR: RNP with the predictor's learning rate tied to the rationale ratio, a Lipschitz restraint."""
 
     defaults = {"lr_floor": 0.05, "fixed_ratio": 0.0}
-    family = "cooperative, asymmetric learning rates"
-    citation = "Liu et al., Decoupled Rationalization with Asymmetric Learning Rates, KDD 2023"
 
     def before_update(self, optimizers: list[torch.optim.Optimizer], z: torch.Tensor, batch: Batch) -> None:
         """`fixed_ratio` k > 0 gives the code's fixed variant eta_P = eta_G / k (the README's ÷10)."""

@@ -5,16 +5,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ratbench.methods.base import Method
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import Method, register_method
+from ratbench.methods.catalog import MethodInfo
+
+INFO = MethodInfo(
+    name="fr",
+    title="FR",
+    description="FR: RNP whose selector and predictor share one BiGRU and LayerNorm; only the heads differ",
+    family="cooperative, shared encoder",
+    citation="Liu et al., FR: Folded Rationalization with a Unified Encoder, NeurIPS 2022",
+    order=100,
+)
 
 
-@register_method("fr")
+@register_method(INFO)
 class FR(Method):
     """FR: RNP whose selector and predictor share one BiGRU and LayerNorm; only the heads differ."""
 
-    family = "cooperative, shared encoder"
-    citation = "Liu et al., FR: Folded Rationalization with a Unified Encoder, NeurIPS 2022"
 
     def build_model(self, vectors: torch.Tensor) -> nn.Module:
         model = super().build_model(vectors)

@@ -17,15 +17,15 @@ from torch import nn
 
 from ratbench.config import RunConfig
 from ratbench.data.batching import Batch
+from ratbench.data.catalog import DATASETS
 from ratbench.data.corpus import Corpus, Split
 from ratbench.errors import RatbenchError
-from ratbench.methods.base import Method, step_stats
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import Method, register_method, step_stats
+from ratbench.methods.catalog import MethodInfo
 from ratbench.models.encoders import BiGRU, FrozenEmbedding
 from ratbench.models.gumbel import sample_st
 
-BEER_PRIORS = (0.05, 0.95)  # the reference's constants for beer (its correlated data is ~95 % positive)
-OTHER_PRIORS = (0.5, 0.5)  # the reference's non-beer setting; hotel is [unverified default] in methods.md
+UNIFORM_PRIOR = (0.5, 0.5)  # for a corpus the catalog does not know (an in-memory test corpus)
 
 
 # -- the per-example regularisers (unlike RNP's batch-pooled ones, §1) -------------------------------------
@@ -53,11 +53,14 @@ def selected_count(z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def resolve_priors(text: str, dataset: str | None) -> tuple[float, float]:
-    """`auto`: the reference's beer priors for beer-like corpora (beer-*, and synth-*, which imitates beer),
-    (0.5, 0.5) otherwise. Anything else must be two non-negative numbers, e.g. "0.5,0.5"."""
+    """`auto`: the dataset's `class_prior` from the catalog (the reference's 0.05 / 0.95 for beer and the
+    beer-like synthetic corpus, 0.5 / 0.5 otherwise). Anything else must be two non-negative numbers, e.g.
+    "0.5,0.5"."""
     if str(text).strip().lower() == "auto":
-        name = (dataset or "").lower()
-        return BEER_PRIORS if name.startswith(("beer", "synth")) else OTHER_PRIORS
+        if dataset in DATASETS:
+            prior = DATASETS.get(dataset).class_prior
+            return float(prior[0]), float(prior[1])
+        return UNIFORM_PRIOR
     parts = [p for p in str(text).replace(" ", "").split(",") if p]
     try:
         values = tuple(float(p) for p in parts)
@@ -141,7 +144,19 @@ class InterRATModel(nn.Module):
 
 
 # -- the method -----------------------------------------------------------------------------------------
-@register_method("interrat")
+INFO = MethodInfo(
+    name="interrat",
+    title="Inter_RAT",
+    description="Inter_RAT: RNP de-confounded by backdoor adjustment over learnable class embeddings",
+    family="cooperative + backdoor adjustment (class confounders)",
+    citation="Yue et al., EMNLP 2023",
+    order=40,
+    groups=("table1",),
+    provenance="adaptation",
+)
+
+
+@register_method(INFO)
 class InterRAT(Method):
     """Inter_RAT: RNP de-confounded by backdoor adjustment over learnable class embeddings (selector and predictor).
 
@@ -152,8 +167,6 @@ class InterRAT(Method):
     """
 
     defaults = {"lambda_s": 0.05, "lambda_c": 0.01, "lr_decay": 0.97, "lr_floor": 5e-5, "priors": "auto"}
-    family = "cooperative + backdoor adjustment (class confounders)"
-    citation = "Yue et al., EMNLP 2023"
 
     def __init__(self, config: RunConfig):
         super().__init__(config)

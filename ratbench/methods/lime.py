@@ -43,8 +43,9 @@ from torch import nn
 
 from ratbench.config import RunConfig
 from ratbench.data.batching import Batch
+from ratbench.methods.base import register_method
+from ratbench.methods.catalog import MethodInfo
 from ratbench.methods.posthoc import PostHoc
-from ratbench.methods.registry import register_method
 
 LIME_DISTANCE_SCALE = 100.0  # lime's text explainer: cosine distance * 100
 
@@ -121,11 +122,23 @@ def lime_weights(
     return coefs.detach().flatten().to(emb.device, torch.float32)
 
 
-@register_method("lime")
+INFO = MethodInfo(
+    name="lime",
+    title="LIME",
+    description="LIME: post-hoc top-k tokens by LIME weights (position features, ridge surrogate)",
+    family="post-hoc explainer",
+    citation="Ribeiro et al. 2016, KDD",
+    order=10,
+    groups=("table1",),
+    kind="post-hoc",
+    runs_after=("rnp",),
+)
+
+
+@register_method(INFO)
 class LIME(PostHoc):
     """LIME: post-hoc top-k tokens by LIME weights (position features, ridge surrogate) on a full-text classifier."""
 
-    citation: ClassVar[str] = "Ribeiro et al. 2016, KDD"
     defaults: ClassVar[dict[str, Any]] = {**PostHoc.defaults, "num_samples": 5000, "kernel_width": 25.0}
     explain_every_epoch: ClassVar[bool] = False  # num_samples forwards per example: selected epoch only
     # perturbed copies per forward call; a speed knob only (not a setting, so it does not enter the config hash)

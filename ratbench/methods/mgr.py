@@ -7,8 +7,8 @@ from torch import nn
 
 from ratbench.data.batching import Batch
 from ratbench.errors import RatbenchError
-from ratbench.methods.base import Method, step_stats
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import Method, register_method, step_stats
+from ratbench.methods.catalog import MethodInfo
 from ratbench.models.gumbel import sample_st
 from ratbench.models.rationalizer import Rationalizer, Selector
 
@@ -25,13 +25,21 @@ class MultiGenerator(Rationalizer):
         self.generators = nn.ModuleList([self.selector, *extra])
 
 
-@register_method("mgr")
+INFO = MethodInfo(
+    name="mgr",
+    title="MGR",
+    description="MGR: n generators with learning rates i*lr feed one predictor (lr/n); the sum of their RNP losses",
+    family="cooperative, multiple generators",
+    citation="Liu et al., MGR: Multi-generator Based Rationalization, ACL 2023",
+    order=120,
+)
+
+
+@register_method(INFO)
 class MGR(Method):
     """MGR: n generators with learning rates i*lr feed one predictor (lr/n); the sum of their RNP losses."""
 
     defaults = {"n_generators": 3, "infer": "first"}
-    family = "cooperative, multiple generators"
-    citation = "Liu et al., MGR: Multi-generator Based Rationalization, ACL 2023"
 
     def __init__(self, config):
         super().__init__(config)

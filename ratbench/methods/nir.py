@@ -16,8 +16,8 @@ from torch import nn
 
 from ratbench.data.batching import Batch, padded_view
 from ratbench.data.corpus import Corpus, Split
-from ratbench.methods.base import Method
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import Method, register_method
+from ratbench.methods.catalog import MethodInfo
 
 
 @dataclass
@@ -59,13 +59,23 @@ def tfidf_noise(split: Split, vocab_size: int, rate: float) -> NoiseModel:
     return NoiseModel(q, weight / weight.sum())
 
 
-@register_method("nir")
+INFO = MethodInfo(
+    name="nir",
+    title="NIR",
+    description="NIR: RNP whose predictor sees TF-IDF-guided noise words inside the rationale during training",
+    family="cooperative + noise injection",
+    citation="Storek et al., Unsupervised Selective Rationalization with Noise Injection, ACL 2023",
+    order=50,
+    groups=("table1",),
+    provenance="adaptation",
+)
+
+
+@register_method(INFO)
 class NIR(Method):
     """NIR: RNP whose predictor sees TF-IDF-guided noise words inside the rationale during training."""
 
     defaults = {"noise_rate": 0.1}
-    family = "cooperative + noise injection"
-    citation = "Storek et al., Unsupervised Selective Rationalization with Noise Injection, ACL 2023"
 
     def prepare(self, corpus: Corpus, train: Split, context: dict[str, Any]) -> None:
         self.train_split = train

@@ -1,4 +1,4 @@
-"""Shared machinery of the post-hoc baselines (methods.md §10): a full-text classifier, matched sparsity, top-k.
+"""Shared machinery of the post-hoc baselines (docs/methods.md#post-hoc): a full-text classifier, top-k.
 
 Attention and LIME explain the *same* classifier, so both share its module and training step here; they differ
 only in how a token's score is computed. Their rationales are the top-k_b real tokens by that score, with
@@ -8,7 +8,6 @@ k_b = max(1, round(S* * len_b)) so that they are compared with the rationalizers
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -83,41 +82,10 @@ def gold_share(split: Split) -> float:
     return float(np.mean(split.gold > 0))
 
 
-def find_rnp_record(results: str | Path, dataset: str, seed: int, profile: str | None) -> tuple[Path, float] | None:
-    """The finished RNP record of this dataset and seed: same profile preferred, then the newest file.
-
-    Returns (path, S in percent) or None. Unreadable, failed or S-less records are skipped, not fatal: a grid
-    may hold half-written or crashed runs.
-    """
-    from ratbench.results.record import load_record
-
-    folder = Path(results) / "runs" / dataset / "rnp"
-    found: list[tuple[bool, float, Path, float]] = []
-    for path in folder.glob(f"seed{seed}-*.json"):
-        try:
-            rec = load_record(path)
-            mtime = path.stat().st_mtime
-        except (OSError, ValueError):
-            continue
-        s = (rec.get("metrics") or {}).get("S")
-        if rec.get("status") != "finished" or not isinstance(s, (int, float)) or not math.isfinite(s):
-            continue
-        if rec.get("seed", seed) != seed or rec.get("dataset", dataset) != dataset:
-            continue
-        found.append((profile is not None and rec.get("profile") == profile, mtime, path, float(s)))
-    if not found:
-        return None
-    best = max(found, key=lambda f: (f[0], f[1], str(f[2])))
-    return best[2], best[3]
-
-
 class PostHoc(Method):
     """Post-hoc explainer of a full-text attention classifier (shared base, not registered)."""
 
-    family: ClassVar[str] = "post-hoc explainer"
     defaults: ClassVar[dict[str, Any]] = {"match_sparsity": "rnp"}
-    post_hoc: ClassVar[bool] = True
-    runs_after: ClassVar[tuple[str, ...]] = ("rnp",)
 
     def __init__(self, config: RunConfig):
         super().__init__(config)
@@ -129,42 +97,47 @@ class PostHoc(Method):
         self.seed = 0
 
     # -- matched sparsity ----------------------------------------------------------------------------
+    @classmethod
+    def dependencies(cls, config: RunConfig) -> tuple[str, ...]:
+        """RNP's run of the same dataset, seed and settings, when matching its sparsity (the default)."""
+        mode = str({**cls.defaults, **config.method_params}.get("match_sparsity"))
+        return ("rnp",) if mode == "rnp" else ()
+
     def prepare(self, corpus: Corpus, train: Split, context: dict[str, Any]) -> None:
-        """Fix S* before training (methods.md §10): RNP's realised test S of the same dataset and seed, the
-        configured target, or the gold share; the choice and its provenance go to `notes`."""
+        """Fix S* before training (docs/methods.md#post-hoc): RNP's realised test S of the same dataset, seed
+        and settings (`context["records"]["rnp"]`, found by the planner), the configured target, or the gold
+        share; the choice and its provenance go to `notes`. A restored run keeps its recorded S*."""
         self.seed = int(context.get("seed", 0))
-        target = self.config.target_sparsity
-        reason = None
+        own = context.get("own_notes") or {}
+        if "matched_sparsity" in own:
+            self._set(float(own["matched_sparsity"]), str(own.get("source")), own.get("record"))
+            return
         if self.match_mode == "rnp":
-            results, dataset = context.get("results"), context.get("dataset")
-            hit = None
-            if results is None or dataset is None:
-                reason = "no results directory or dataset in the run context"
-            else:
-                hit = find_rnp_record(results, str(dataset), self.seed, context.get("profile"))
-                if hit is None:
-                    reason = f"no finished RNP record for {dataset} seed {self.seed} under {results}"
-            if hit is not None:
-                path, s = hit
-                self._set(s, "rnp", str(path))
-                return
-        if self.match_mode in ("rnp", "target") and target is not None:
-            self._set(float(target), "target", None, reason)
+            dep = (context.get("records") or {}).get("rnp")
+            if dep is None:
+                raise RatbenchError(
+                    f"{self.name} matches the sparsity of RNP's run on {context.get('dataset')} seed {self.seed} "
+                    "with the same settings, and that run has not finished. Train it first (`ratbench run "
+                    "--methods rnp,...` trains it in the same grid), or choose --set match_sparsity=target "
+                    "or gold.")
+            s = (dep.get("metrics") or {}).get("S")
+            if not isinstance(s, (int, float)) or not math.isfinite(s):
+                raise RatbenchError(f"The RNP record {dep.get('path')} has no finite test S; retrain it.")
+            self._set(float(s), "rnp", str(dep.get("path")))
             return
         if self.match_mode == "target":
-            raise RatbenchError("match_sparsity=target needs target_sparsity; set it (--set target_sparsity=15) "
-                                "or use match_sparsity=gold.")
-        if reason is not None:
-            reason += "; target_sparsity is unset"
-        self._set(100.0 * gold_share(corpus.test), "gold", None, reason)
+            if self.config.target_sparsity is None:
+                raise RatbenchError("match_sparsity=target needs target_sparsity; set it (--set target_sparsity=15) "
+                                    "or use match_sparsity=gold.")
+            self._set(float(self.config.target_sparsity), "target", None)
+            return
+        self._set(100.0 * gold_share(corpus.test), "gold", None)
 
-    def _set(self, percent: float, source: str, record: str | None, reason: str | None = None) -> None:
+    def _set(self, percent: float, source: str, record: str | None) -> None:
         if not 0.0 < percent <= 100.0:
             raise RatbenchError(f"Matched sparsity from {source} is {percent:.3g} %, outside (0, 100].")
         self.sparsity = percent / 100.0
         self.notes = {"matched_sparsity": percent, "source": source, "record": record}
-        if reason is not None:
-            self.notes["fallback_reason"] = reason
 
     def _require_sparsity(self) -> float:
         if self.sparsity is None:

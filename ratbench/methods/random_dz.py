@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from ratbench.data.batching import Batch
-from ratbench.methods.base import Method
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import Method, register_method
+from ratbench.methods.catalog import MethodInfo
 
 
 def random_rationale(mask: torch.Tensor, rate: float) -> torch.Tensor:
@@ -21,14 +21,22 @@ def random_rationale(mask: torch.Tensor, rate: float) -> torch.Tensor:
     return (torch.rand(mask.shape, device=mask.device) < rate).float() * mask
 
 
-@register_method("rnp-random-dz")
+INFO = MethodInfo(
+    name="rnp-random-dz",
+    title="RNP (random dz)",
+    description="Predictor pre-trained on random rationales, then frozen while the selector trains (probe random-dz)",
+    family="diagnostic (VER paper Figure 6)",
+    citation="Liu et al., TACL 2025, Figure 6",
+    order=1000,
+    kind="diagnostic",
+)
+
+
+@register_method(INFO)
 class RandomDZ(Method):
     """Predictor pre-trained on random rationales, then frozen while the selector trains (probe random-dz)."""
 
     defaults = {"predictor_epochs": 5}
-    family = "diagnostic (VER paper Figure 6)"
-    citation = "Liu et al., TACL 2025, Figure 6"
-    probe_only = True
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         """The selector only: the predictor is trained in `pretrain` and then never moves."""

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from ratbench.methods.base import Method
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import Method, register_method
+from ratbench.methods.catalog import MethodInfo
+
+INFO = MethodInfo(
+    name="rnp",
+    title="RNP",
+    description="RNP: selector and predictor trained cooperatively with Gumbel-softmax straight-through",
+    family="cooperative selector-predictor",
+    citation="Lei et al., Rationalizing Neural Predictions, EMNLP 2016",
+    order=30,
+    groups=("table1",),
+)
 
 
-@register_method("rnp")
+@register_method(INFO)
 class RNP(Method):
     """RNP: selector and predictor trained cooperatively with Gumbel-softmax straight-through."""
 
-    citation = "Lei et al., Rationalizing Neural Predictions, EMNLP 2016"

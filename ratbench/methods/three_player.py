@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from ratbench.data.batching import Batch
-from ratbench.methods.base import Method, capped_cross_entropy, step_stats
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import Method, capped_cross_entropy, register_method, step_stats
+from ratbench.methods.catalog import MethodInfo
 from ratbench.models.gumbel import sample_st
 from ratbench.models.rationalizer import Predictor, Rationalizer
 
@@ -27,13 +27,22 @@ class ComplementRationalizer(Rationalizer):
         return self.complement(emb * ((1.0 - z) * batch.mask).unsqueeze(-1), batch.mask, batch.lengths)
 
 
-@register_method("3player")
+INFO = MethodInfo(
+    name="3player",
+    title="3PLAYER",
+    description="3PLAYER: RNP plus an adversarial complement predictor; the selector must leave nothing predictive out",
+    family="cooperative + adversarial complement",
+    citation="Yu et al., Rethinking Cooperative Rationalization, EMNLP 2019",
+    order=80,
+    provenance="adaptation",
+)
+
+
+@register_method(INFO)
 class ThreePlayer(Method):
     """3PLAYER: RNP plus an adversarial complement predictor; the selector must leave nothing predictive out."""
 
     defaults = {"lambda_comp": 1.0}
-    family = "cooperative + adversarial complement"
-    citation = "Yu et al., Rethinking Cooperative Rationalization, EMNLP 2019"
     model_class = ComplementRationalizer
 
 

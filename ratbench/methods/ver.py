@@ -6,8 +6,8 @@ import torch
 
 from ratbench.data.batching import Batch
 from ratbench.errors import RatbenchError
-from ratbench.methods.base import Method
-from ratbench.methods.registry import register_method
+from ratbench.methods.base import Method, register_method
+from ratbench.methods.catalog import MethodInfo
 from ratbench.models.gumbel import straight_through
 
 
@@ -50,13 +50,22 @@ def vicinal_perturbation(
     return hard - off + on
 
 
-@register_method("ver")
+INFO = MethodInfo(
+    name="ver",
+    title="VER",
+    description="VER: RNP whose predictor is trained on vicinal (randomly flipped) rationales; evaluation unperturbed",
+    family="cooperative + vicinal perturbation",
+    citation="Liu et al., Practical Gaps in Using Cross Entropy to Implement MMI for Rationalization, TACL 2025",
+    order=900,
+    groups=("table1",),
+)
+
+
+@register_method(INFO)
 class VER(Method):
     """VER: RNP whose predictor is trained on vicinal (randomly flipped) rationales; evaluation unperturbed."""
 
     defaults = {"p_flip": 0.3, "count_mode": "batch_mean"}
-    family = "cooperative + vicinal perturbation"
-    citation = "Liu et al., Practical Gaps in Using Cross Entropy to Implement MMI for Rationalization, TACL 2025"
 
     def predictor_mask(self, z: torch.Tensor, soft: torch.Tensor, batch: Batch) -> torch.Tensor:
         perturbed = vicinal_perturbation(z, batch.mask, float(self.params["p_flip"]), str(self.params["count_mode"]))

@@ -107,7 +107,10 @@ class BiGRU(nn.Module):
 
 
 class FrozenEmbedding(nn.Module):
-    """Pretrained vectors, not trained (methods.md §0.2); row 0 is the zero vector for pad and unknown."""
+    """Pretrained vectors, not trained (docs/methods.md#shared-pipeline); row 0 is the zero vector for pad and
+    unknown. Rebuilt from the corpus when a run is restored, so checkpoints leave it out."""
+
+    checkpointed = False
 
     def __init__(self, vectors: torch.Tensor):
         super().__init__()
