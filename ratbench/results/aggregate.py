@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from ratbench.errors import RatbenchError
-from ratbench.results.record import SCHEMA_VERSION, load_record
+from ratbench.results.record import RunRecord, SchemaError, load_record
 
 MAIN_METRICS = ["S", "Acc", "P", "R", "F1"]
 
 
-def load_records(results: Path) -> list[dict[str, Any]]:
+def load_records(results: Path) -> list[RunRecord]:
     paths = sorted(Path(results).glob("runs/*/*/*.json"))
     if not paths:
         raise RatbenchError(f"No run records under {Path(results) / 'runs'}. Produce some with e.g. "
@@ -26,7 +25,6 @@ def load_records(results: Path) -> list[dict[str, Any]]:
         if problem:
             _warn(f"Skipping {p}: {problem}")
             continue
-        rec["_path"] = str(p)
         records.append(rec)
     if not records:
         raise RatbenchError(f"None of the {len(paths)} run records under {Path(results) / 'runs'} could be read "
@@ -37,25 +35,25 @@ def load_records(results: Path) -> list[dict[str, Any]]:
 REQUIRED_FIELDS = ("dataset", "method", "seed", "config_hash", "status")
 
 
-def _read_usable(path: Path) -> tuple[Any, str | None]:
-    """The record and None, or whatever was read and why it cannot be used: corrupt, from a newer
-    ratbench, or incomplete."""
+def _read_usable(path: Path) -> tuple[RunRecord | None, str | None]:
+    """The record and None, or None and why it cannot be used: corrupt, from a newer ratbench, or incomplete."""
     try:
-        rec = load_record(path)
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as err:
         return None, f"cannot be read ({err}); delete it and rerun that run"
     except json.JSONDecodeError as err:
         return None, f"not valid JSON ({err.msg} at line {err.lineno}); delete it and rerun that run"
-    if not isinstance(rec, dict):
-        return rec, "not a RunRecord object; delete it and rerun that run"
-    version = rec.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        return rec, (f"schema version {version!r} is newer than this ratbench understands ({SCHEMA_VERSION}); "
-                     "upgrade ratbench (pip install -U ratbench) to read it")
-    missing = [k for k in REQUIRED_FIELDS if k not in rec]
-    if missing:
-        return rec, f"lacks the field(s) {', '.join(missing)}; delete it and rerun that run"
-    return rec, None
+    if not isinstance(data, dict):
+        return None, "not a RunRecord object; delete it and rerun that run"
+    missing = [k for k in REQUIRED_FIELDS if k not in data]
+    if missing and isinstance(data.get("schema_version", 1), int) and data.get("schema_version", 1) <= 2:
+        return None, f"lacks the field(s) {', '.join(missing)}; delete it and rerun that run"
+    try:
+        return load_record(path), None
+    except SchemaError as err:
+        return None, f"{err}; upgrade ratbench (pip install -U ratbench) to read it"
+    except TypeError as err:
+        return None, f"is not a valid RunRecord ({err}); delete it and rerun that run"
 
 
 def _warn(message: str) -> None:
@@ -65,11 +63,11 @@ def _warn(message: str) -> None:
     Console(stderr=True, soft_wrap=True).print(f"[yellow]Warning:[/] {escape(message)}", highlight=False)
 
 
-def _labels(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
+def _labels(records: list[RunRecord]) -> dict[tuple[str, str, str], str]:
     """Row label per (dataset, method, config_hash): the method, plus the hash when a method has several."""
     hashes: dict[tuple[str, str], set[str]] = {}
     for r in records:
-        hashes.setdefault((r["dataset"], r["method"]), set()).add(r["config_hash"])
+        hashes.setdefault((r.dataset, r.method), set()).add(r.config_hash)
     return {
         (d, m, h): (m if len(hs) == 1 else f"{m} [{h[:6]}]")
         for (d, m), hs in hashes.items()
@@ -77,20 +75,20 @@ def _labels(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
     }
 
 
-def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
     labels = _labels(records)
     rows = []
     for r in records:
         base = {
-            "dataset": r["dataset"], "method": r["method"],
-            "row": labels[(r["dataset"], r["method"], r["config_hash"])],
-            "seed": int(r["seed"]), "config_hash": r["config_hash"], "profile": r.get("profile"),
-            "status": r.get("status"), "device": r.get("device"),
-            "n_expected": len(r.get("seeds_requested") or []) or None,
+            "dataset": r.dataset, "method": r.method,
+            "row": labels[(r.dataset, r.method, r.config_hash)],
+            "seed": int(r.seed), "config_hash": r.config_hash, "profile": r.profile,
+            "status": r.status, "device": r.device,
+            "n_expected": len(r.seeds_requested or []) or None,
         }
-        metrics = r.get("metrics") or {}
-        if r.get("status") != "finished" or not metrics:
-            rows.append({**base, "metric": None, "value": None, "error": r.get("error")})
+        metrics = r.metrics or {}
+        if r.status != "finished" or not metrics:
+            rows.append({**base, "metric": None, "value": None, "error": r.error})
             continue
         for k, v in metrics.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):

@@ -6,14 +6,15 @@ from importlib import resources
 
 import pandas as pd
 
-from ratbench.data.specs import DATASETS
+from ratbench.data.catalog import DATASETS
+from ratbench.methods.catalog import by_title
 
 PREFERRED_SOURCE = "VER Table 1"
-NAME_MAP = {"Inter_RAT": "interrat", "3PLAYER": "3player"}
 
 
 def ratbench_method(name: str) -> str:
-    return NAME_MAP.get(name, name.lower())
+    """A published table's method name -> ratbench's (each method declares its `title`); others lower-cased."""
+    return by_title().get(name, name.lower())
 
 
 def load_published() -> pd.DataFrame:

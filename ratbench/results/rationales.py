@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ratbench.data.batching import make_batch
+from ratbench.data.corpus import TextSplit
 from ratbench.errors import RatbenchError
 
 # token class -> (rich style, html background, legend text)
@@ -41,37 +42,12 @@ class ExampleView:
         return "both" if s and g else "selected" if s else "gold" if g else None
 
 
-def find_record(results: Path, dataset: str, method: str, seed: int) -> tuple[Path, dict[str, Any]]:
-    """The newest finished record of (dataset, method, seed) under a results directory."""
-    from ratbench.results.record import load_record
-
-    folder = Path(results) / "runs" / dataset / method
-    found = []
-    for path in sorted(folder.glob(f"seed{seed}-*.json")):
-        try:
-            rec = load_record(path)
-        except (OSError, ValueError):
-            continue
-        if rec.get("status") == "finished":
-            found.append((path.stat().st_mtime, path, rec))
-    if not found:
-        raise RatbenchError(
-            f"No finished {method} run on {dataset} with seed {seed} under {folder}. Train it first: "
-            f"ratbench run --methods {method} --datasets {dataset} --seeds {seed} --results {results}")
-    _, path, rec = max(found, key=lambda t: t[0])
-    return path, rec
-
-
-def example_views(record: dict[str, Any], record_file: Path, data_root: Path, n: int, start: int = 0,
+def example_views(method: Any, model: Any, corpus: Any, texts: TextSplit, n: int, start: int = 0,
                   ) -> list[ExampleView]:
-    """Selections of the run's selected model on test examples start..start+n-1, with the evaluation seed."""
+    """Selections of a restored run's model on test examples start..start+n-1, with the evaluation seed;
+    `texts` is the test split as read from its files (the words to show)."""
     import torch
 
-    from ratbench.data.batching import make_batch
-    from ratbench.data.loading import load_text_corpus
-    from ratbench.results.checkpoint import load_model
-
-    method, model, corpus = load_model(record, record_file, data_root)
     test = corpus.test
     if start >= len(test):
         raise RatbenchError(f"--start {start} is past the end of the test set ({len(test)} examples).")
@@ -82,7 +58,6 @@ def example_views(record: dict[str, Any], record_file: Path, data_root: Path, n:
         z, logits, _ = method.rationale(model, batch, gen)
     z = (z * batch.mask).numpy()
     pred = logits.argmax(-1).numpy()
-    texts = load_text_corpus(record["dataset"], data_root).test
     views = []
     for row, i in enumerate(index):
         length = int(test.lengths[i])

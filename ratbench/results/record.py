@@ -1,21 +1,112 @@
-"""RunRecord: one JSON per (dataset, method, seed, config); the only thing downstream tools read.
+"""RunRecord: one JSON per (dataset, method, seed, configuration); the only thing downstream tools read.
 
-Schema version 1 (cli.md "RunRecord"). Files are written atomically; a finished record is never
-overwritten by a resumed grid, a failed one is retried.
+A typed, schema-versioned record (field meanings: docs/records.md; metric names: `ratbench.metrics.names`).
+Older schema versions are upgraded on load by explicit functions, so every record ever written still
+loads and reports as it did. Files are written atomically; a finished record is never overwritten by a
+resumed grid, a failed one is retried.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ratbench import __version__
 from ratbench.atomic import write_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+@dataclass
+class RunRecord:
+    """What one run was (dataset, method, seed, every setting, versions, data digests) and what it measured."""
+
+    dataset: str
+    method: str
+    seed: int
+    profile: str
+    config: dict[str, Any]  # every setting (RunConfig fields plus method_params)
+    config_hash: str  # digest of the settings that can change a number (the file name's suffix)
+    status: str = "failed"  # finished | failed
+    schema_version: int = SCHEMA_VERSION
+    seeds_requested: list[int] = field(default_factory=list)
+    versions: dict[str, Any] = field(default_factory=dict)  # ratbench, torch, python, cuda, git
+    device: str = ""
+    started: str = ""
+    data: dict[str, str] = field(default_factory=dict)  # source file -> sha256 (vector file included)
+    vectors: str | None = None  # the word-vector resource used (docs/datasets.md#word-vectors)
+    selected_epoch: int | None = None
+    selection: str | None = None  # the model-selection rule that chose the epoch
+    final_alpha: float | None = None  # the regulariser's sparsity target after calibration
+    metrics: dict[str, Any] = field(default_factory=dict)  # test metrics of the selected epoch (+ dev_acc, dev_S)
+    checkpoint: str | None = None  # file name of the saved weights beside the record
+    curves: list[dict[str, Any]] = field(default_factory=list)  # one row per epoch (ratbench.metrics.names)
+    n_examples: dict[str, int] = field(default_factory=dict)
+    method_notes: dict[str, Any] = field(default_factory=dict)  # method-specific facts (matched sparsity, priors)
+    wall_seconds: float | None = None
+    error: str | None = None
+    traceback: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # fields this ratbench does not know, kept as read
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.dataset} s{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "extra":
+                continue
+            if value is None or (value == {} and f.name in ("method_notes", "n_examples")):
+                continue  # optional fields that do not apply are left out, as in every schema so far
+            out[f.name] = value
+        return {**out, **self.extra}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """Build from a JSON object of any known schema version (upgraded first)."""
+        data = upgrade(dict(data))
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in data.items() if k in known},
+                   extra={k: v for k, v in data.items() if k not in known})
+
+
+class SchemaError(ValueError):
+    pass
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2: curve keys follow the metric vocabulary (`test_S_ref` -> `test_s_ref`, `test_P_ref` ->
+    `test_p_ref`), and the record names its word vectors (v1 runs used the dataset's default)."""
+    renames = {"test_S_ref": "test_s_ref", "test_P_ref": "test_p_ref"}
+    data["curves"] = [{renames.get(k, k): v for k, v in row.items()} for row in data.get("curves") or []]
+    data.setdefault("vectors", "default")
+    data["schema_version"] = 2
+    return data
+
+
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise SchemaError(f"schema version {version!r} is newer than this ratbench understands ({SCHEMA_VERSION})")
+    while version < SCHEMA_VERSION:
+        data = UPGRADES[version](data)
+        version = data["schema_version"]
+    return data
 
 
 def record_path(results: Path, dataset: str, method: str, seed: int, config_hash: str) -> Path:
@@ -34,7 +125,7 @@ def _git_sha() -> str | None:
 
 
 def versions() -> dict[str, Any]:
-    import torch
+    import torch  # only a training process asks (report never does)
 
     return {
         "ratbench": __version__,
@@ -45,21 +136,22 @@ def versions() -> dict[str, Any]:
     }
 
 
-def load_record(path: Path) -> dict[str, Any]:
-    """Read a record, upgrading older schema versions in place (none exist yet)."""
+def load_record(path: Path) -> RunRecord:
+    """Read and upgrade a record; raises OSError, json.JSONDecodeError, SchemaError or TypeError."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    data.setdefault("schema_version", 1)
-    return data
+    if not isinstance(data, dict):
+        raise SchemaError("not a RunRecord object")
+    return RunRecord.from_dict(data)
 
 
 def is_finished(path: Path) -> bool:
-    if not path.exists():
+    if not Path(path).exists():
         return False
     try:
-        return load_record(path).get("status") == "finished"
-    except (OSError, json.JSONDecodeError):
+        return load_record(path).finished
+    except (OSError, ValueError, TypeError):
         return False
 
 
-def write_record(path: Path, record: dict[str, Any]) -> None:
-    write_json(path, record)
+def write_record(path: Path, record: RunRecord) -> None:
+    write_json(path, record.to_dict())

@@ -6,7 +6,9 @@ import math
 
 import pandas as pd
 
-from ratbench.data.specs import DATASETS
+from ratbench.data.catalog import DATASETS
+from ratbench.methods.catalog import row_order
+from ratbench.metrics.names import higher_is_better
 
 
 def title(dataset: str) -> str:
@@ -20,20 +22,17 @@ def _fmt(mean: float, std: float) -> str:
     return f"{mean:.1f} ({s})"
 
 
-# Rows in the VER paper's Table 1 order (post-hoc first, VER last), then the other methods of cli.md, then any
-# other method alphabetically. Names only: importing the method registry would pull torch into `report`.
-ROW_ORDER = ["lime", "attention", "rnp", "interrat", "nir", "dmr", "a2i", "3player", "a2r", "fr", "dr", "mgr",
-             "cr", "unirex", "regex", "rekd", "rtp", "ver"]
-
-
 def _row_key(row: str, grp: pd.DataFrame) -> tuple[int, str]:
+    """Rows in each method's declared table order (the VER paper's Table 1 order first: post-hoc explainers,
+    RNP, ..., VER last); configurations of one method by their label."""
     method = str(grp.loc[grp["row"] == row, "method"].iloc[0])
-    return (ROW_ORDER.index(method) if method in ROW_ORDER else len(ROW_ORDER), row)
+    return (row_order(method)[0], row)
 
 
 def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame | None,
                published: bool) -> dict[str, list[dict[str, str]]]:
-    """dataset -> rows of formatted cells; best mean per column (not S) in bold, † for p < 0.05."""
+    """dataset -> rows of formatted cells; best mean per ranked column in bold (the direction comes from the
+    metric vocabulary: S is not ranked, sufficiency is lower-is-better), † for p < 0.05."""
     out: dict[str, list[dict[str, str]]] = {}
     pv = {}
     if p_values is not None and not p_values.empty:
@@ -42,8 +41,9 @@ def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame
         best = {}
         for m in metrics:
             vals = grp[grp["metric"] == m]["mean"]
-            if m != "S" and not vals.empty:
-                best[m] = vals.max()
+            direction = higher_is_better(m)
+            if direction is not None and not vals.empty:
+                best[m] = vals.max() if direction else vals.min()
         rows = []
         order = sorted(grp["row"].unique(), key=lambda r: _row_key(r, grp))
         for row in order:

@@ -5,20 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from rich.console import Console
+from rich.table import Table
 
 from ratbench.atomic import write_text
 from ratbench.errors import RatbenchError
 from ratbench.paths import results_root
 from ratbench.results.aggregate import load_records, runs_frame, summarize
-from ratbench.results.render import cell_table, latex, markdown
+from ratbench.results.published import best_published, load_published
+from ratbench.results.record import RunRecord
+from ratbench.results.render import cell_table, latex, markdown, title
+from ratbench.results.stats import paired_tests
 
 
-def _caption(records: list[dict], runs: pd.DataFrame, baseline: str | None, several_configs: bool) -> str:
-    seeds = sorted({int(r["seed"]) for r in records})
-    profiles = sorted({str(r.get("profile")) for r in records})
-    devices = sorted({str(r.get("device")) for r in records})
-    versions = sorted({f"ratbench {r['versions'].get('ratbench')}, torch {r['versions'].get('torch')}"
-                       for r in records if r.get("versions")})
+def _caption(records: list[RunRecord], runs: pd.DataFrame, baseline: str | None, several_configs: bool) -> str:
+    seeds = sorted({int(r.seed) for r in records})
+    profiles = sorted({str(r.profile) for r in records})
+    devices = sorted({str(r.device) for r in records})
+    versions = sorted({f"ratbench {r.versions.get('ratbench')}, torch {r.versions.get('torch')}"
+                       for r in records if r.versions})
     text = (f"Test-set metrics at the dev-selected epoch, mean (std) over seeds {seeds} (std with ddof=1); "
             f"profile {', '.join(profiles)}; device {', '.join(devices)}; {'; '.join(versions)}. "
             "Bold: best mean per column (S is not ranked). seeds = finished/requested.")
@@ -43,9 +48,6 @@ def _add_random_rows(tables: dict[str, list[dict[str, str]]], runs: pd.DataFrame
 
 def build_report(results: Path | None, out: Path | None, formats: list[str], baseline: str | None,
                  published: bool, metrics: list[str]) -> pd.DataFrame:
-    from rich.console import Console
-    from rich.table import Table
-
     unknown = set(formats) - {"md", "csv", "tex"}
     if unknown:
         raise RatbenchError(f"Unknown --format {sorted(unknown)}; choose from md, csv, tex.")
@@ -56,16 +58,12 @@ def build_report(results: Path | None, out: Path | None, formats: list[str], bas
     summary = summarize(runs)
     p_values = None
     if baseline:
-        from ratbench.results.stats import paired_tests
-
         if baseline not in set(runs["method"]):
             raise RatbenchError(f"--baseline {baseline}: no records of that method under {res}.")
         p_values = paired_tests(runs, baseline, metrics)
         summary = summary.merge(p_values[["dataset", "row", "metric", "p_value"]], on=["dataset", "row", "metric"],
                                 how="left")
     if published:
-        from ratbench.results.published import best_published, load_published
-
         pub = best_published(load_published())[["method", "dataset", "metric", "published", "published_std",
                                                  "published_source"]]
         summary = summary.merge(pub, on=["method", "dataset", "metric"], how="left")
@@ -89,8 +87,6 @@ def build_report(results: Path | None, out: Path | None, formats: list[str], bas
         write_text(out_dir / "table.tex", latex(tables, metrics, caption))
     console = Console()
     for dataset, rows in tables.items():
-        from ratbench.results.render import title
-
         t = Table(title=title(dataset))
         for c in ["method", *metrics, "seeds"]:
             t.add_column(c, justify="left" if c == "method" else "right")
