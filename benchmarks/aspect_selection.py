@@ -21,15 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ratbench import api
 from ratbench.config import parse_overrides
 from ratbench.data.batching import eval_batches
-from ratbench.data.prepare import load_corpus
 from ratbench.data.synthetic import ASPECTS, aspect_words
-from ratbench.engine import Engine, resolve_device
-from ratbench.methods import METHODS
+from ratbench.engine import Callback
 from ratbench.models.gumbel import sample_st
 from ratbench.paths import data_root
-from ratbench.runner import plan
 
 CLASSES = ["appearance", "aroma", "palate", "taste", "overall", "filler"]
 FILLER = len(ASPECTS)
@@ -139,25 +137,24 @@ def main() -> None:
         parser.error("the sentence classes come from the synthetic corpus's word lists: use a synth-* dataset")
 
     root = data_root(args.data_root)
-    job = plan([args.method], [args.dataset], [args.seed], args.profile, parse_overrides(args.set), None, "cpu",
-               root, root / "unused")[0]
-    if job.config.num_threads:
-        torch.set_num_threads(job.config.num_threads)
-    corpus = load_corpus(args.dataset, root)
+    spec = api.plan([args.method], [args.dataset], [args.seed], args.profile, parse_overrides(args.set), None, "cpu",
+                    root, root / "unused")[0]
+    if spec.config.num_threads:
+        torch.set_num_threads(spec.config.num_threads)
+    corpus = api.corpus(args.dataset, str(root), spec.config.vectors)
     state = {"epoch": 1}
 
-    def on_step(i: int, n: int) -> None:
-        if i % args.every == 0 or i == n:
-            print(f"epoch {state['epoch']} update {i:3d}/{n}  {probe.keep_rates()}", flush=True)
+    class Watch(Callback):
+        def after_step(self, engine, batch, stats, step: int, n_steps: int) -> None:
+            if step % args.every == 0 or step == n_steps:
+                print(f"epoch {state['epoch']} update {step:3d}/{n_steps}  {probe.keep_rates()}", flush=True)
 
-    def on_epoch(row: dict) -> None:
-        print(f"epoch {row['epoch']}: dev acc {row['dev_acc']:.1f}, test S {row['test_S']:.1f}, "
-              f"test F1 {row['test_F1']:.1f}\n  {probe.gradients()}", flush=True)
-        state["epoch"] += 1
+        def on_epoch_end(self, engine, row: dict) -> None:
+            print(f"epoch {row['epoch']}: dev acc {row['dev_acc']:.1f}, test S {row['test_S']:.1f}, "
+                  f"test F1 {row['test_F1']:.1f}\n  {probe.gradients()}", flush=True)
+            state["epoch"] += 1
 
-    method = METHODS.get(args.method)(job.config)
-    engine = Engine(method, corpus, job.config, args.seed, resolve_device("cpu"), on_epoch=on_epoch,
-                    on_step=on_step)
+    engine = api.build(spec, [Watch()])  # exactly the run `ratbench run` would train
     probe = AspectProbe(engine, corpus, args.reviews)
     print(f"{args.method} on {args.dataset}, seed {args.seed}, profile {args.profile} {args.set}")
     print(f"at initialisation         {probe.keep_rates()}")

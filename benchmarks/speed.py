@@ -23,11 +23,9 @@ import time
 import numpy as np
 import torch
 
-from ratbench.config import RunConfig
+from ratbench import api
 from ratbench.data.batching import make_batch, train_batches
-from ratbench.data.prepare import load_corpus
 from ratbench.engine import Engine
-from ratbench.methods import METHODS
 from ratbench.paths import data_root
 
 # (gru_mode, batching): the default (`auto` is `masked` on CPU, `packed` on CUDA), bucketing, PackedSequence
@@ -89,16 +87,23 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
-    corpus = load_corpus(args.dataset, data_root(args.data_root))
+    root = data_root(args.data_root)
+    corpus = api.corpus(args.dataset, str(root))
     n = min(len(corpus.train), args.train_limit or len(corpus.train))
     print(f"{args.dataset}: {n} training reviews, mean length {corpus.train.lengths.mean():.0f} tokens; "
           f"batch {args.batch_size}, hidden {args.hidden}, device {device}, threads {torch.get_num_threads()}")
     base = dict(batch_size=args.batch_size, hidden_size=args.hidden, lr=1e-4, faithfulness=False,
                 train_limit=args.train_limit)
+
+    def engine_for(**settings) -> Engine:
+        """RNP as `ratbench run --profile paper --set ...` builds it."""
+        spec = api.plan(["rnp"], [args.dataset], [1], "paper", {**base, **settings}, None, str(device), root,
+                        root / "unused")[0]
+        return api.build(spec)
+
     medians = {}
     for gru_mode, batching in VARIANTS:
-        cfg = RunConfig(epochs=args.epochs, batching=batching, gru_mode=gru_mode, **base)
-        engine = Engine(METHODS.get("rnp")(cfg), corpus, cfg, seed=1, device=device)
+        engine = engine_for(epochs=args.epochs, batching=batching, gru_mode=gru_mode)
         res = engine.fit()
         print(f"\nratbench engine: RNP, GRU mode {gru_mode}, {batching} batches")
         print(f"{'epoch':>5} {'train s':>8} {'eval s':>7} {'eval %':>6} {'train ex/s':>10} {'peak MB':>8}")
@@ -109,8 +114,7 @@ def main() -> None:
                   f"{peak_memory_mb(device):>8.0f}")
         engine_s = float(np.median([r["train_seconds"] for r in res.curves]))
         medians[f"{gru_mode}/{batching}"] = (engine_s, floor_epoch(engine, args.batch_size, batching == "bucketed"))
-    padded_cfg = RunConfig(epochs=1, gru_mode="padded", **base)
-    padded = Engine(METHODS.get("rnp")(padded_cfg), corpus, padded_cfg, seed=1, device=device)
+    padded = engine_for(epochs=1, gru_mode="padded", batching="random")
     padded_s = padded_epoch(padded, args.batch_size)
     bound = 256 / float(np.mean(np.minimum(padded.train.lengths, 256)))  # the examples the engines trained on
     print(f"\npadded-256 (published practice): {padded_s:8.2f} s/epoch; removing padding saves at most "

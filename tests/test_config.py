@@ -72,7 +72,7 @@ def test_options_added_later_stay_out_of_the_hash_at_their_default():
     """A new setting whose default is the old behaviour must not orphan finished runs."""
     base = RunConfig()
     assert config_hash(base, "rnp", "x") != config_hash(RunConfig(precision="bf16"), "rnp", "x")
-    from ratbench.runner import plan
+    from ratbench.plan import plan
 
     reference = Path(__file__).resolve().parents[1] / "results" / "synth-quick"
     committed = sorted((reference / "runs" / "synth-appearance" / "rnp").glob("seed1-*.json"))

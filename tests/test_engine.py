@@ -9,7 +9,7 @@ import torch
 from ratbench.config import RunConfig
 from ratbench.data.batching import make_batch
 from ratbench.engine import Engine
-from ratbench.methods import METHODS
+from ratbench.methods.catalog import method_class
 from tests.toy import toy_corpus
 
 CORPUS = toy_corpus(n_train=1500)
@@ -18,7 +18,7 @@ CORPUS = toy_corpus(n_train=1500)
 def _engine(method: str, **kw) -> Engine:
     cfg = RunConfig(epochs=6, batch_size=32, lr=5e-3, hidden_size=32, alpha=0.15, target_sparsity=15.0,
                     faithfulness=True, **kw)
-    return Engine(METHODS.get(method)(cfg), CORPUS, cfg, seed=1, device=torch.device("cpu"))
+    return Engine(method_class(method)(cfg), CORPUS, cfg, seed=1, device=torch.device("cpu"))
 
 
 def _fit(method: str, **kw):

@@ -14,7 +14,7 @@ from ratbench.config import RunConfig
 from ratbench.data.batching import make_batch
 from ratbench.engine import Engine
 from ratbench.errors import RatbenchError
-from ratbench.methods import METHODS
+from ratbench.methods.catalog import method_class
 from ratbench.methods.dmr import cmd, deterministic_st
 from tests.toy import toy_corpus
 
@@ -39,7 +39,7 @@ def _config(**params) -> RunConfig:
 
 
 def _method(**params):
-    return METHODS.get("dmr")(_config(**params))
+    return method_class("dmr")(_config(**params))
 
 
 def _built(**params):
@@ -180,7 +180,7 @@ def test_generators_get_the_true_label_in_training():
 
 def test_step_loss_is_the_sum_of_the_section_4_terms():
     """Written out from methods.md §4 with dropout off (the step's loss is computed before its update)."""
-    method = METHODS.get("dmr")(RunConfig(hidden_size=32, dropout=0.0, alpha=0.15,
+    method = method_class("dmr")(RunConfig(hidden_size=32, dropout=0.0, alpha=0.15,
                                           method_params={"lambda_cls": 0.7, "lambda_om": 0.2, "lambda_fm": 0.5,
                                                          "temperature": 2.0, "cmd_mode": "true_cmd"}))
     torch.manual_seed(0)

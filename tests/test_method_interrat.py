@@ -12,7 +12,7 @@ from ratbench.config import RunConfig
 from ratbench.data.batching import make_batch
 from ratbench.engine import Engine
 from ratbench.errors import RatbenchError
-from ratbench.methods import METHODS
+from ratbench.methods.catalog import method_class
 from ratbench.methods.interrat import InterRAT, InterRATModel, per_example_continuity, per_example_sparsity
 from tests.toy import toy_corpus
 
@@ -144,7 +144,7 @@ def test_short_training_beats_chance_and_moves_sparsity_to_target():
     # 29-58 % on this seed). The reference weight is what the method ships; this tests the machinery.
     cfg = RunConfig(epochs=4, batch_size=32, lr=5e-3, hidden_size=32, alpha=0.15, target_sparsity=15.0,
                     faithfulness=True, method_params={"lambda_s": 1.0})
-    method = METHODS.get("interrat")(cfg)
+    method = method_class("interrat")(cfg)
     engine = Engine(method, CORPUS, cfg, seed=3, device=torch.device("cpu"))
     res = engine.fit()
     m = res.metrics

@@ -1,10 +1,9 @@
-"""Post-hoc baselines (methods.md §10): top-k at matched sparsity, where S* comes from, LIME's scores, and short
-real runs of Attention and LIME through the engine on the toy corpus."""
+"""Post-hoc baselines (docs/methods.md#post-hoc): top-k at matched sparsity, where S* comes from, LIME's
+scores, and short real runs of Attention and LIME through the engine on the toy corpus."""
 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -13,14 +12,16 @@ from sklearn.metrics.pairwise import pairwise_distances
 
 import ratbench.methods.attention  # noqa: F401  (registers "attention")
 import ratbench.methods.lime as lime_mod  # registers "lime"
+from ratbench import api
 from ratbench.config import RunConfig
 from ratbench.data.batching import make_batch
 from ratbench.engine import Engine
 from ratbench.errors import RatbenchError
-from ratbench.methods import METHODS
+from ratbench.methods.catalog import method_class
 from ratbench.methods.posthoc import normalise_scores
 from ratbench.metrics import topk_select
-from ratbench.results.record import record_path, write_record
+from ratbench.plan import plan, waves
+from ratbench.results.record import load_record
 from tests.toy import toy_corpus
 
 CORPUS = toy_corpus(n_train=600, n_dev=120, n_test=200)
@@ -84,46 +85,40 @@ def test_scores_are_normalised_per_example_and_zero_at_padding():
 
 
 # -- 2. matched sparsity ----------------------------------------------------------------------------------------
-def _rnp_record(results, seed, tag, s, profile="quick", status="finished", mtime=None):
-    path = record_path(results, "toy", "rnp", seed, tag)
-    write_record(path, {"status": status, "dataset": "toy", "method": "rnp", "seed": seed, "profile": profile,
-                        "metrics": {"S": s, "F1": 50.0}})
-    if mtime is not None:
-        os.utime(path, (mtime, mtime))
-    return path
-
-
 def _prepared(method="attention", context=None, **params):
-    m = METHODS.get(method)(_cfg(method_params=params))
-    m.prepare(CORPUS, CORPUS.train, {"seed": 1, **(context or {})})
+    m = method_class(method)(_cfg(method_params=params))
+    m.prepare(CORPUS, CORPUS.train, {"seed": 1, "dataset": "toy", **(context or {})})
     return m
 
 
-def test_matched_sparsity_reads_the_rnp_record_of_the_same_seed(tmp_path):
-    same_profile = _rnp_record(tmp_path, 1, "aaaa", 22.0, "quick", mtime=1_000)
-    newest = _rnp_record(tmp_path, 1, "bbbb", 30.0, "paper", mtime=2_000)
-    _rnp_record(tmp_path, 1, "cccc", 50.0, "quick", status="failed", mtime=3_000)
-    _rnp_record(tmp_path, 2, "dddd", 40.0, "quick", mtime=3_000)
-    ctx = {"results": str(tmp_path), "dataset": "toy"}
-    m = _prepared(context={**ctx, "profile": "quick"})
+def test_matched_sparsity_reads_the_rnp_run_the_planner_found():
+    rnp = {"path": "res/runs/toy/rnp/seed1-abcd.json", "metrics": {"S": 22.0, "F1": 50.0}}
+    m = _prepared(context={"records": {"rnp": rnp}})
     assert m.sparsity == pytest.approx(0.22)
-    assert m.notes == {"matched_sparsity": 22.0, "source": "rnp", "record": str(same_profile)}
-    m = _prepared(context={**ctx, "profile": "other"})  # no same-profile record: the newest finished one
-    assert m.notes["matched_sparsity"] == 30.0 and m.notes["record"] == str(newest)
+    assert m.notes == {"matched_sparsity": 22.0, "source": "rnp", "record": "res/runs/toy/rnp/seed1-abcd.json"}
+    # a restored run keeps the S* its record holds, whatever records exist now
+    restored = _prepared(context={"own_notes": m.notes})
+    assert restored.notes == m.notes and restored.sparsity == pytest.approx(0.22)
 
 
-def test_matched_sparsity_falls_back_to_target_then_gold(tmp_path):
-    m = _prepared(context={"results": str(tmp_path), "dataset": "toy", "profile": "quick"})
-    assert m.sparsity == pytest.approx(0.15)
-    assert m.notes["source"] == "target" and m.notes["record"] is None
-    assert "no finished RNP record" in m.notes["fallback_reason"]
+def test_matched_sparsity_never_falls_back_silently():
+    with pytest.raises(RatbenchError, match="Train it first"):
+        _prepared()  # match_sparsity=rnp without RNP's record: a clear stop, not the target S
+    with pytest.raises(RatbenchError, match="no finite test S"):
+        _prepared(context={"records": {"rnp": {"path": "x.json", "metrics": {"S": float("nan")}}}})
     assert _prepared(match_sparsity="target").notes == {"matched_sparsity": 15.0, "source": "target", "record": None}
     gold = _prepared("lime", match_sparsity="gold")
     share = 100.0 * CORPUS.test.gold.sum() / CORPUS.test.lengths.sum()
     assert gold.notes["source"] == "gold" and gold.notes["matched_sparsity"] == pytest.approx(share)
     assert 5.0 < share < 20.0  # the toy test set's planted spans
     with pytest.raises(RatbenchError):
-        METHODS.get("attention")(_cfg(method_params={"match_sparsity": "nope"}))
+        method_class("attention")(_cfg(method_params={"match_sparsity": "nope"}))
+
+
+def test_only_the_rnp_match_depends_on_rnp():
+    cls = method_class("attention")
+    assert cls.dependencies(_cfg()) == ("rnp",)
+    assert cls.dependencies(_cfg(method_params={"match_sparsity": "target"})) == ()
 
 
 # -- 3. LIME ----------------------------------------------------------------------------------------------------
@@ -164,7 +159,7 @@ def test_lime_sampling_and_kernel_follow_the_lime_package():
 
 
 def _lime_method(**params):
-    m = METHODS.get("lime")(_cfg(method_params={"num_samples": 100, **params}))
+    m = method_class("lime")(_cfg(method_params={"num_samples": 100, "match_sparsity": "target", **params}))
     m.prepare(CORPUS, CORPUS.train, {"seed": 3})
     torch.manual_seed(0)
     return m, m.build_model(torch.from_numpy(CORPUS.vectors)).eval()
@@ -208,13 +203,13 @@ def _check_post_hoc_metrics(m: dict, s_star: float) -> None:
         assert math.isfinite(m[key]), key
 
 
-def test_attention_run_matches_rnp_sparsity_and_beats_random(tmp_path):
-    _rnp_record(tmp_path, 1, "abcd", 20.0, "smoke")
+def test_attention_run_matches_rnp_sparsity_and_beats_random():
     cfg = _cfg()
-    method = METHODS.get("attention")(cfg)
-    assert method.post_hoc and method.runs_after == ("rnp",) and method.explain_every_epoch
+    method = method_class("attention")(cfg)
+    assert method.post_hoc and method.info.runs_after == ("rnp",) and method.explain_every_epoch
+    rnp = {"path": "rnp.json", "metrics": {"S": 20.0}}
     engine = Engine(method, CORPUS, cfg, seed=1, device=torch.device("cpu"),
-                    context={"results": str(tmp_path), "dataset": "toy", "profile": "smoke"})
+                    context={"dataset": "toy", "records": {"rnp": rnp}})
     res = engine.fit()
     assert method.notes["matched_sparsity"] == 20.0 and method.notes["source"] == "rnp"
     _check_post_hoc_metrics(res.metrics, 20.0)
@@ -222,8 +217,8 @@ def test_attention_run_matches_rnp_sparsity_and_beats_random(tmp_path):
 
 
 def test_lime_run_explains_only_the_selected_epoch(monkeypatch):
-    cfg = _cfg(test_limit=60, method_params={"num_samples": 200})
-    method = METHODS.get("lime")(cfg)
+    cfg = _cfg(test_limit=60, method_params={"num_samples": 200, "match_sparsity": "target"})
+    method = method_class("lime")(cfg)
     assert method.post_hoc and not method.explain_every_epoch
     explained = []
     real_explain = method._explain
@@ -235,17 +230,18 @@ def test_lime_run_explains_only_the_selected_epoch(monkeypatch):
     assert len(explained) == 1  # one test batch, explained once for evaluation, faithfulness and spans
 
 
-def test_runner_trains_rnp_first_and_attention_matches_its_record(tmp_path, monkeypatch):
-    import ratbench.runner as runner
-
-    monkeypatch.setattr(runner, "_corpus", lambda name, root: CORPUS)
-    jobs = runner.plan(["attention", "rnp"], ["synth-aroma"], [1], "smoke", {"hidden_size": 16, "epochs": 2},
-                       None, "cpu", tmp_path / "data", tmp_path / "res")
-    waves = runner.waves(jobs)
-    assert [[j.method for j in w] for w in waves] == [["rnp"], ["attention"]]
-    rnp, att = (runner.run_job(w[0]) for w in waves)
-    assert rnp["status"] == att["status"] == "finished", (rnp.get("error"), att.get("error"))
-    notes = att["method_notes"]
-    assert notes["source"] == "rnp" and notes["record"] == str(waves[0][0].path)
-    assert notes["matched_sparsity"] == pytest.approx(rnp["metrics"]["S"])
-    assert abs(att["metrics"]["S"] - rnp["metrics"]["S"]) <= 1.0
+def test_the_planner_adds_rnp_and_attention_matches_its_record(tmp_path):
+    """`--methods attention` alone: the planner adds RNP's run with the same settings, trains it first, and
+    Attention reads that record (its path and realised S are in Attention's record)."""
+    specs = plan(["attention"], ["toy"], [1], "smoke", {"hidden_size": 16, "epochs": 2}, None, "cpu",
+                 tmp_path / "data", tmp_path / "res")
+    assert [w[0].method for w in waves(specs)] == ["rnp", "attention"]
+    rnp_spec = next(s for s in specs if s.method == "rnp")
+    att_spec = next(s for s in specs if s.method == "attention")
+    assert att_spec.dependencies == {"rnp": str(rnp_spec.path)}
+    outcomes = api.run_grid(specs)
+    assert [o.status for o in outcomes] == ["finished", "finished"], [o.error for o in outcomes]
+    rnp, att = (load_record(s.path) for s in (rnp_spec, att_spec))
+    assert att.method_notes == {"matched_sparsity": pytest.approx(rnp.metrics["S"]), "source": "rnp",
+                                "record": str(rnp_spec.path)}
+    assert abs(att.metrics["S"] - rnp.metrics["S"]) <= 1.0

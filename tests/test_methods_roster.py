@@ -12,9 +12,9 @@ from ratbench.config import RunConfig
 from ratbench.data.batching import make_batch
 from ratbench.data.corpus import Split
 from ratbench.engine import Engine
-from ratbench.methods import METHODS
 from ratbench.methods.a2i import instruction_loss
 from ratbench.methods.a2r import js_divergence
+from ratbench.methods.catalog import method_class
 from ratbench.methods.dr import predictor_lr
 from ratbench.methods.nir import tfidf_noise
 from tests.toy import toy_corpus
@@ -25,7 +25,7 @@ CFG = dict(epochs=4, batch_size=32, lr=5e-3, hidden_size=32, alpha=0.15, target_
 
 def _method(name: str, **params):
     cfg = RunConfig(**CFG, method_params=params)
-    return METHODS.get(name)(cfg), cfg
+    return method_class(name)(cfg), cfg
 
 
 def _engine(name: str, **params) -> Engine:

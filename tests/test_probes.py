@@ -10,19 +10,18 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-import ratbench.runner as runner
+from ratbench import api
 from ratbench.cli.app import app
 from ratbench.config import RunConfig
 from ratbench.data.batching import eval_batches
 from ratbench.engine import Engine
-from ratbench.methods import METHOD_GROUPS, METHODS
+from ratbench.methods.catalog import method_class, method_groups
 from ratbench.probes.lipschitz import lipschitz
 from ratbench.probes.nonoverlap import length_normalised, non_overlap
 from tests.toy import toy_corpus
 
 TOY = toy_corpus(n_train=300, n_dev=100, n_test=100)
-SMALL = ["--datasets", "synth-aroma", "--seeds", "1", "--profile", "smoke", "--set", "hidden_size=16",
-         "--set", "epochs=2"]
+SMALL = ["--datasets", "toy", "--seeds", "1", "--profile", "smoke", "--set", "hidden_size=16", "--set", "epochs=2"]
 
 
 def test_non_overlap_of_known_masks():
@@ -82,7 +81,9 @@ def _engine(**kw) -> Engine:
     settings = dict(epochs=2, batch_size=32, lr=5e-3, hidden_size=16, alpha=0.15, target_sparsity=15.0,
                     faithfulness=False)
     cfg = RunConfig(**{**settings, **kw})
-    return Engine(METHODS.get("rnp")(cfg), TOY, cfg, seed=1, device=torch.device("cpu"))
+    # the probes' hooks are engine callbacks, built from the `probes` setting as `ratbench run` builds them
+    return Engine(method_class("rnp")(cfg), TOY, cfg, seed=1, device=torch.device("cpu"),
+                  callbacks=api.probe_hooks(cfg))
 
 
 def test_training_hooks_never_change_a_runs_numbers():
@@ -111,9 +112,11 @@ def test_probe_hooks_are_not_part_of_the_config_hash():
 
 
 @pytest.fixture
-def toy_data(monkeypatch):
-    monkeypatch.setattr(runner, "_corpus", lambda name, root: TOY)
-    monkeypatch.setattr("ratbench.data.prepare.load_corpus", lambda name, root: TOY)
+def toy_data(tmp_path, monkeypatch):
+    """A fresh data root: the registered `toy` dataset is generated there on first use."""
+    root = tmp_path / "data"
+    monkeypatch.setenv("RATBENCH_DATA", str(root))
+    return root
 
 
 @pytest.mark.parametrize("probe,methods,extra", [
@@ -144,12 +147,9 @@ def test_gold_probe_numbers_match_a_direct_computation(tmp_path, toy_data):
     r = CliRunner().invoke(app, ["diagnose", "--probe", "gold", "--methods", "rnp", *SMALL, "--results", str(res)])
     assert r.exit_code == 0, r.output
     frame = pd.read_csv(res / "diagnose" / "gold" / "gold.csv").set_index("input")
-    from ratbench.results.checkpoint import load_model
-
     path = next(res.glob("runs/*/rnp/*.json"))
-    import json
-
-    method, model, corpus = load_model(json.loads(path.read_text()), path, tmp_path)
+    run = api.restore(path, toy_data)
+    method, model, corpus = run.method, run.model, run.corpus
     correct = total = 0
     with torch.inference_mode():
         for b in eval_batches(corpus.test, 256):
@@ -169,7 +169,7 @@ def test_sweep_refuses_methods_without_p_flip(tmp_path, toy_data):
 def test_random_dz_predictor_is_trained_first_then_frozen():
     cfg = RunConfig(epochs=2, batch_size=32, lr=5e-3, hidden_size=16, alpha=0.15, target_sparsity=15.0,
                     faithfulness=False, method_params={"predictor_epochs": 1})
-    engine = Engine(METHODS.get("rnp-random-dz")(cfg), TOY, cfg, seed=1, device=torch.device("cpu"))
+    engine = Engine(method_class("rnp-random-dz")(cfg), TOY, cfg, seed=1, device=torch.device("cpu"))
     initial = [p.detach().clone() for p in engine.model.predictor.parameters()]
     selector_initial = [p.detach().clone() for p in engine.model.selector.parameters()]
     pretrained = {}
@@ -183,7 +183,7 @@ def test_random_dz_predictor_is_trained_first_then_frozen():
     assert any(not torch.equal(a, b) for a, b in zip(initial, pretrained["state"]))  # phase 1 trained it
     assert all(torch.equal(a, b) for a, b in zip(pretrained["state"], engine.model.predictor.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(selector_initial, engine.model.selector.parameters()))
-    assert "rnp-random-dz" not in METHOD_GROUPS["all"]
+    assert "rnp-random-dz" not in method_groups()["all"]
 
 
 def test_random_rationale_keeps_real_tokens_at_the_rate():
@@ -200,7 +200,7 @@ def test_random_rationale_keeps_real_tokens_at_the_rate():
 @pytest.mark.parametrize("name,params", [("rnp", {}), ("mgr", {"infer": "average_sample"})])
 def test_select_draws_what_rationale_draws(name, params):
     cfg = RunConfig(hidden_size=16, method_params=params)
-    method = METHODS.get(name)(cfg)
+    method = method_class(name)(cfg)
     torch.manual_seed(0)
     model = method.build_model(torch.from_numpy(TOY.vectors)).eval()
     batch = eval_batches(TOY.test, 32)[0]

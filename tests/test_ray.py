@@ -8,13 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import ratbench.runner as runner
 from ratbench.cli.app import app
-from tests.toy import toy_corpus
 
 ray = pytest.importorskip("ray")
-TOY = toy_corpus(n_train=300, n_dev=100, n_test=100)
-ARGS = ["run", "--methods", "rnp,ver", "--datasets", "synth-aroma", "--seeds", "1,2", "--profile", "smoke",
+ARGS = ["run", "--methods", "rnp,ver", "--datasets", "toy", "--seeds", "1,2", "--profile", "smoke",
         "--set", "hidden_size=16", "--set", "epochs=2", "--set", "num_threads=1"]
 TIMING = {"train_seconds", "eval_seconds"}
 
@@ -30,13 +27,14 @@ def _numbers(results: Path) -> dict[str, dict]:
 
 
 @pytest.fixture
-def local_ray(monkeypatch):
-    monkeypatch.setattr(runner, "_corpus", lambda name, root: TOY)
-    monkeypatch.setattr("ratbench.data.prepare.load_corpus", lambda name, root: TOY)
+def local_ray(tmp_path, monkeypatch):
+    """A local Ray instance whose workers see the same data root: the registered `toy` dataset, prepared by the
+    driver before submitting (as on a cluster with a shared --data-root)."""
+    root = str(tmp_path / "data")
+    monkeypatch.setenv("RATBENCH_DATA", root)
     repo = str(Path(__file__).resolve().parents[1])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"worker_process_setup_hook": "tests.toy.install_toy_corpus",
-                          "env_vars": {"PYTHONPATH": repo}})
+             runtime_env={"env_vars": {"PYTHONPATH": repo, "RATBENCH_DATA": root}})
     yield
     ray.shutdown()
 

@@ -7,23 +7,20 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-import ratbench.runner as runner
 from ratbench.cli.app import app
-from tests.toy import toy_corpus
-
-TOY = toy_corpus(n_train=300, n_dev=100, n_test=100)
+from ratbench.plan import plan, spread_over_gpus
+from ratbench.results.lock import run_lock
 
 
 @pytest.fixture
-def toy_data(monkeypatch):
-    """Every dataset name resolves to the in-memory toy corpus; counts the trainings started."""
-    calls: list[str] = []
-    monkeypatch.setattr(runner, "_corpus", lambda name, root: (calls.append(name), TOY)[1])
-    monkeypatch.setattr("ratbench.data.prepare.load_corpus", lambda name, root: TOY)
-    return calls
+def data(tmp_path, monkeypatch):
+    """A fresh data root; the registered `toy` dataset is generated there on first use."""
+    root = tmp_path / "data"
+    monkeypatch.setenv("RATBENCH_DATA", str(root))
+    return root
 
 
-ARGS = ["run", "--methods", "rnp,ver", "--datasets", "synth-aroma", "--seeds", "1,2", "--profile", "smoke",
+ARGS = ["run", "--methods", "rnp,ver", "--datasets", "toy", "--seeds", "1,2", "--profile", "smoke",
         "--set", "hidden_size=16", "--set", "epochs=2"]
 
 
@@ -31,32 +28,39 @@ def _records(results):
     return sorted(results.glob("runs/*/*/*.json"))
 
 
-def test_grid_writes_one_record_per_run_and_resumes(tmp_path, toy_data):
+def _trained(output: str) -> int:
+    """How many runs a `ratbench run` trained: outside a terminal it prints one line per finished run."""
+    return sum(1 for line in output.splitlines() if "] finished " in line or "] failed " in line)
+
+
+def test_grid_writes_one_record_per_run_and_resumes(tmp_path, data):
     out = tmp_path / "res"
     r = CliRunner().invoke(app, [*ARGS, "--results", str(out)])
     assert r.exit_code == 0, r.output
     recs = _records(out)
-    assert len(recs) == 4 and len(toy_data) == 4
+    assert len(recs) == 4 and _trained(r.output) == 4
     rec = json.loads(recs[0].read_text())
     for key in ("schema_version", "status", "dataset", "method", "seed", "profile", "config", "config_hash",
                 "versions", "device", "data", "selected_epoch", "metrics", "curves"):
         assert key in rec, key
-    assert rec["status"] == "finished" and rec["dataset"] == "synth-aroma"
+    assert rec["status"] == "finished" and rec["dataset"] == "toy" and rec["schema_version"] == 2
+    assert rec["vectors"] == "toy"
     assert {"S", "Acc", "P", "R", "F1"} <= set(rec["metrics"])
     assert {"epoch", "train_seconds", "eval_seconds", "train_loss", "train_acc", "dev_acc", "dev_S", "test_S",
             "test_F1"} <= set(rec["curves"][0])
     # simulate an interrupted grid: one record is missing, the others are finished
     recs[1].unlink()
-    toy_data.clear()
+    r = CliRunner().invoke(app, [*ARGS, "--results", str(out), "--dry-run"])
+    assert r.exit_code == 0 and r.output.count("finished ") == 3 and r.output.count("train    ") == 1, r.output
+    assert len(_records(out)) == 3  # a dry run trains nothing
     r = CliRunner().invoke(app, [*ARGS, "--results", str(out)])
     assert r.exit_code == 0, r.output
-    assert len(toy_data) == 1 and len(_records(out)) == 4
-    toy_data.clear()
+    assert _trained(r.output) == 1 and len(_records(out)) == 4
     r = CliRunner().invoke(app, [*ARGS, "--results", str(out), "--no-resume"])
-    assert len(toy_data) == 4
+    assert _trained(r.output) == 4
 
 
-def test_failed_run_is_recorded_and_grid_goes_on(tmp_path, toy_data, monkeypatch):
+def test_failed_run_is_recorded_and_grid_goes_on(tmp_path, data, monkeypatch):
     from ratbench.methods.ver import VER
 
     def boom(self, *a, **k):
@@ -83,34 +87,29 @@ def test_unknown_names_are_one_paragraph_errors(tmp_path):
     assert r.exit_code == 1 and "lambda_sparsity" in r.output
 
 
-def test_a_run_locked_by_another_process_is_left_alone(tmp_path, toy_data):
-    from ratbench.results.lock import run_lock
-    from ratbench.runner import plan
-
+def test_a_run_locked_by_another_process_is_left_alone(tmp_path, data):
     out = tmp_path / "res"
-    jobs = plan(["rnp"], ["synth-aroma"], [1, 2], "smoke", {"hidden_size": 16, "epochs": 2}, None, "cpu",
-                tmp_path, out)
+    jobs = plan(["rnp"], ["toy"], [1, 2], "smoke", {"hidden_size": 16, "epochs": 2}, None, "cpu", data, out)
     with run_lock(jobs[0].path) as mine:
         assert mine
         with run_lock(jobs[0].path) as theirs:  # a second open file description conflicts, as across processes
             assert not theirs
-        r = CliRunner().invoke(app, ["run", "--methods", "rnp", "--datasets", "synth-aroma", "--seeds", "1,2",
+        r = CliRunner().invoke(app, ["run", "--methods", "rnp", "--datasets", "toy", "--seeds", "1,2",
                                      "--profile", "smoke", "--set", "hidden_size=16", "--set", "epochs=2",
                                      "--results", str(out)])
         assert r.exit_code == 0, r.output
-        assert "another ratbench process" in r.output and "rnp synth-aroma s1" in r.output
-        assert not jobs[0].path.exists() and jobs[1].path.exists() and len(toy_data) == 1
+        assert "another ratbench process" in r.output and "rnp toy s1" in r.output
+        assert not jobs[0].path.exists() and jobs[1].path.exists() and _trained(r.output) == 1
     # the holder went away (the OS drops its lock even after kill -9): the same command finishes the grid
-    r = CliRunner().invoke(app, ["run", "--methods", "rnp", "--datasets", "synth-aroma", "--seeds", "1,2",
+    r = CliRunner().invoke(app, ["run", "--methods", "rnp", "--datasets", "toy", "--seeds", "1,2",
                                  "--profile", "smoke", "--set", "hidden_size=16", "--set", "epochs=2",
                                  "--results", str(out)])
-    assert r.exit_code == 0 and jobs[0].path.exists() and len(toy_data) == 2
+    assert r.exit_code == 0 and jobs[0].path.exists() and _trained(r.output) == 1
 
 
-def test_sigkill_mid_grid_loses_only_the_run_in_progress(tmp_path, toy_data):
+def test_sigkill_mid_grid_loses_only_the_run_in_progress(tmp_path, data):
     """A real `ratbench run` process is killed with SIGKILL after its first record; the same command then
     trains exactly the missing runs, and every record is complete and valid."""
-    import os
     import signal
     import subprocess
     import sys
@@ -121,19 +120,9 @@ def test_sigkill_mid_grid_loses_only_the_run_in_progress(tmp_path, toy_data):
         pytest.skip("no SIGKILL on this platform")
     out = tmp_path / "res"
     args = [*ARGS, "--results", str(out)]
-    child = (
-        "import sys, ratbench.runner as r, ratbench.data.prepare as p\n"
-        "from tests.toy import toy_corpus\n"
-        "T = toy_corpus(n_train=300, n_dev=100, n_test=100)\n"
-        "r._corpus = lambda name, root: T\n"
-        "p.load_corpus = lambda name, root: T\n"
-        "from ratbench.cli.app import app\n"
-        "app(sys.argv[1:])\n"
-    )
     repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", child, *args], cwd=repo, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from ratbench.cli.app import app; app(sys.argv[1:])",
+                             *args], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not _records(out) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -145,7 +134,7 @@ def test_sigkill_mid_grid_loses_only_the_run_in_progress(tmp_path, toy_data):
 
     r = CliRunner().invoke(app, [*args])
     assert r.exit_code == 0, r.output
-    assert len(toy_data) == 4 - len(before)  # only the runs without a record were trained
+    assert _trained(r.output) == 4 - len(before)  # only the runs without a record were trained
     recs = _records(out)
     assert len(recs) == 4
     for p in recs:
@@ -157,20 +146,18 @@ def test_sigkill_mid_grid_loses_only_the_run_in_progress(tmp_path, toy_data):
 
 
 def test_runs_spread_round_robin_over_gpus_and_keep_explicit_devices(tmp_path):
-    from ratbench.runner import plan, spread_over_gpus
-
-    jobs = plan(["rnp", "ver"], ["synth-aroma"], [1, 2, 3], "smoke", {}, None, "auto", tmp_path, tmp_path)
+    jobs = plan(["rnp", "ver"], ["toy"], [1, 2, 3], "smoke", {}, None, "auto", tmp_path, tmp_path)
     spread = spread_over_gpus(jobs, 2)
     assert [j.device for j in spread] == ["cuda:0", "cuda:1"] * 3
     assert [j.path for j in spread] == [j.path for j in jobs]  # same runs, same records
-    cpu = plan(["rnp"], ["synth-aroma"], [1], "smoke", {}, None, "cpu", tmp_path, tmp_path)
+    cpu = plan(["rnp"], ["toy"], [1], "smoke", {}, None, "cpu", tmp_path, tmp_path)
     assert spread_over_gpus(cpu, 2)[0].device == "cpu" and spread_over_gpus(jobs, 0) == jobs
 
 
 def test_jobs_2_writes_the_same_records_as_jobs_1(tmp_path):
     """Worker processes train exactly what the serial loop trains (same seeds, same threads, same numbers)."""
     data = tmp_path / "data"
-    base = ["run", "--methods", "rnp", "--datasets", "synth-aroma", "--seeds", "1,2", "--profile", "smoke",
+    base = ["run", "--methods", "rnp", "--datasets", "toy", "--seeds", "1,2", "--profile", "smoke",
             "--set", "hidden_size=16", "--set", "epochs=2", "--set", "num_threads=1", "--data-root", str(data)]
     numbers = []
     for jobs in ("1", "2"):
@@ -218,10 +205,10 @@ def test_killing_the_grid_process_stops_its_workers(tmp_path, sig):
     import time
 
     cmd = [sys.executable, "-c", "from ratbench.cli.app import app; app()", "run", "--methods", "rnp",
-           "--datasets", "synth-aroma", "--seeds", "1-4", "--profile", "smoke", "--set", "epochs=500",
+           "--datasets", "toy", "--seeds", "1-4", "--profile", "smoke", "--set", "epochs=500",
            "--jobs", "2", "--data-root", str(tmp_path / "data"), "--results", str(tmp_path / "res")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180  # includes generating the synthetic corpus
+    deadline = time.monotonic() + 120
     workers: list[int] = []
     while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

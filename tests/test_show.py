@@ -1,66 +1,75 @@
-"""Checkpoints beside records, and `ratbench show` on a finished run."""
+"""Checkpoints beside records, restoring a finished run, and `ratbench show` on it."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
-import ratbench.runner as runner
+from ratbench import api
 from ratbench.cli.app import app
+from ratbench.data.families.toy import toy_reviews
+from ratbench.errors import RatbenchError
+from ratbench.models.state import load_trainable_state
 from ratbench.results.rationales import ExampleView
-from tests.toy import toy_corpus, toy_text
+from ratbench.results.record import load_record
 
-TOY = toy_corpus(n_train=300, n_dev=100, n_test=100)
-ARGS = ["--datasets", "synth-aroma", "--seeds", "1", "--profile", "smoke", "--set", "hidden_size=16",
-        "--set", "epochs=2"]
+ARGS = ["--datasets", "toy", "--seeds", "1", "--profile", "smoke", "--set", "hidden_size=16", "--set", "epochs=2"]
 
 
 @pytest.fixture
-def trained(tmp_path, monkeypatch):
-    class Texts:
-        test = toy_text(100, 3)  # the same texts toy_corpus builds its test split from
+def data(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    monkeypatch.setenv("RATBENCH_DATA", str(root))
+    return root
 
-    monkeypatch.setattr(runner, "_corpus", lambda name, root: TOY)
-    monkeypatch.setattr("ratbench.data.prepare.load_corpus", lambda name, root: TOY)
-    monkeypatch.setattr("ratbench.data.loading.load_text_corpus", lambda name, root: Texts)
+
+@pytest.fixture
+def trained(tmp_path, data):
     out = tmp_path / "res"
     r = CliRunner().invoke(app, ["run", "--methods", "rnp", *ARGS, "--results", str(out)])
     assert r.exit_code == 0, r.output
     return out
 
 
-def test_checkpoint_is_saved_and_reproduces_the_recorded_test_metrics(trained, tmp_path):
-    from ratbench.engine import Engine
-    from ratbench.results.checkpoint import load_model
-
+def test_checkpoint_holds_what_it_declares_and_a_restored_run_reproduces_its_record(trained, data):
     rec_path = next(trained.glob("runs/*/rnp/*.json"))
-    record = json.loads(rec_path.read_text())
+    record = load_record(rec_path)
     ckpt = rec_path.with_suffix(".pt")
-    assert record["checkpoint"] == ckpt.name and ckpt.exists()
+    assert record.checkpoint == ckpt.name and ckpt.exists()
     state = torch.load(ckpt, weights_only=True)
-    assert not any(k.startswith("embed.") for k in state)  # frozen vectors are rebuilt, not stored
-    method, model, corpus = load_model(record, rec_path, tmp_path)
-    engine = Engine(method, corpus, method.config, seed=1, device=torch.device("cpu"))
-    engine.model = model
+    assert not any(k.startswith("embed.") for k in state)  # the frozen vectors declare themselves rebuilt
+    assert any(k.startswith("selector.") for k in state) and any(k.startswith("predictor.") for k in state)
+    run = api.restore(rec_path, data)
+    engine = api.build(api.plan(["rnp"], ["toy"], [1], "smoke", {"hidden_size": 16, "epochs": 2}, None, "cpu",
+                                data, trained)[0])
+    engine.model = run.model
     test = engine.evaluate(engine.test_batches, gold=True)
-    assert test["F1"] == pytest.approx(record["metrics"]["F1"])
-    assert test["S"] == pytest.approx(record["metrics"]["S"])
+    for key in ("S", "Acc", "P", "R", "F1"):  # the record's numbers, recomputed from the checkpoint alone
+        assert test[key] == record.metrics[key], key
+    # strict loading: a state with a key missing, or one the model lacks, is refused
+    broken = dict(state)
+    broken.pop(next(iter(broken)))
+    with pytest.raises(ValueError, match="missing"):
+        load_trainable_state(run.model, broken)
+    with pytest.raises(ValueError, match="unexpected"):
+        load_trainable_state(run.model, {**state, "stray.weight": torch.zeros(1)})
+    torch.save(broken, ckpt)
+    with pytest.raises(RatbenchError, match="does not match"):
+        api.restore(rec_path, data)
 
 
 def test_show_prints_coloured_examples_and_writes_html(trained, tmp_path):
     html = tmp_path / "view.html"
-    r = CliRunner().invoke(app, ["show", "--method", "rnp", "--dataset", "synth-aroma", "--seed", "1", "--n", "3",
+    r = CliRunner().invoke(app, ["show", "--method", "rnp", "--dataset", "toy", "--seed", "1", "--n", "3",
                                  "--results", str(trained), "--html", str(html)])
     assert r.exit_code == 0, r.output
     assert r.output.count("test #") == 3 and "F1" in r.output
     page = html.read_text()
     assert page.startswith("<!doctype html>") and page.count("class='ex'") == 3
     assert "<script" not in page  # self-contained and inert
-    first = toy_text(100, 3).tokens[0]
+    first = toy_reviews(100, 3)[0][0]  # the words of the toy test set's first review
     assert all(tok in page for tok in first[:5])
 
 

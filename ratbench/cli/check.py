@@ -7,59 +7,55 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from ratbench.cli.common import ResultsOpt
-from ratbench.results.check import DEFAULT_TOLERANCE
+from ratbench.data.catalog import expand_datasets
+from ratbench.errors import RatbenchError
+from ratbench.methods.catalog import expand_methods
+from ratbench.paths import results_root
+from ratbench.results.check import DEFAULT_TOLERANCE, compare, parse_tolerance, read_summary, render
+
+app = typer.Typer(add_completion=False)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("check")
-    def check_cmd(
-        baseline: Annotated[Path, typer.Option("--baseline", help="The reference summary.csv (or its directory).")],
-        current: Annotated[Path | None, typer.Option(
-            "--current", help="The summary.csv to check (default: summary.csv in the results directory).")] = None,
-        tolerance: Annotated[str, typer.Option(
-            "--tolerance", help="Points per metric a cell may lose before it can count as a regression.")
-        ] = DEFAULT_TOLERANCE,
-        alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the seed test.")] = 0.05,
-        datasets: Annotated[str | None, typer.Option(
-            "--datasets", help="Compare only these datasets/groups (e.g. a CI job that trains one aspect).")] = None,
-        methods: Annotated[str | None, typer.Option("--methods", help="Compare only these methods.")] = None,
-        results: ResultsOpt = None,
-        fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    ) -> None:
-        """Compare per dataset x method x metric. A cell is a regression when it is worse than the baseline
-        by more than its tolerance AND the seeds do not explain the gap (z-test of the difference of seed
-        means, standard error from both sides' seed stds, p < alpha; one-sided for Acc/P/R/F1, two-sided
-        for S; tolerance alone with fewer than 2 seeds).
-        Exit 0: all hold; 3: a regression; 1: the files do not match up (missing cells are listed)."""
-        from rich.console import Console
-
-        from ratbench.errors import RatbenchError
-        from ratbench.paths import results_root
-        from ratbench.results.check import compare, parse_tolerance, read_summary, render
-
-        if fmt not in ("table", "json"):
-            raise RatbenchError(f"Unknown --format {fmt!r}; use table or json.")
-        tol = parse_tolerance(tolerance)
-        base_path = baseline / "summary.csv" if baseline.is_dir() else baseline
-        cur_path = current if current is not None else results_root(results) / "summary.csv"
-        if cur_path.is_dir():
-            cur_path = cur_path / "summary.csv"
-        base, cur = read_summary(base_path, "baseline"), read_summary(cur_path, "current")
-        if datasets:
-            from ratbench.data.specs import expand_datasets
-
-            keep = expand_datasets(datasets)
-            base, cur = base[base["dataset"].isin(keep)], cur[cur["dataset"].isin(keep)]
-        if methods:
-            from ratbench.methods import expand_methods
-
-            keep = expand_methods(methods)
-            base, cur = base[base["method"].isin(keep)], cur[cur["method"].isin(keep)]
-        result = compare(base, cur, tol, alpha)
-        if fmt == "json":
-            typer.echo(json.dumps(result.to_dict(), indent=2))
-        else:
-            render(result, Console(soft_wrap=True))
-        raise typer.Exit(result.exit_code)
+@app.command("check")
+def check_cmd(
+    baseline: Annotated[Path, typer.Option("--baseline", help="The reference summary.csv (or its directory).")],
+    current: Annotated[Path | None, typer.Option(
+        "--current", help="The summary.csv to check (default: summary.csv in the results directory).")] = None,
+    tolerance: Annotated[str, typer.Option(
+        "--tolerance", help="Points per metric a cell may lose before it can count as a regression.")
+    ] = DEFAULT_TOLERANCE,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the seed test.")] = 0.05,
+    datasets: Annotated[str | None, typer.Option(
+        "--datasets", help="Compare only these datasets/groups (e.g. a CI job that trains one aspect).")] = None,
+    methods: Annotated[str | None, typer.Option("--methods", help="Compare only these methods.")] = None,
+    results: ResultsOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Compare per dataset x method x metric. A cell is a regression when it is worse than the baseline
+    by more than its tolerance AND the seeds do not explain the gap (z-test of the difference of seed
+    means, standard error from both sides' seed stds, p < alpha; one-sided for Acc/P/R/F1, two-sided
+    for S; tolerance alone with fewer than 2 seeds).
+    Exit 0: all hold; 3: a regression; 1: the files do not match up (missing cells are listed)."""
+    if fmt not in ("table", "json"):
+        raise RatbenchError(f"Unknown --format {fmt!r}; use table or json.")
+    tol = parse_tolerance(tolerance)
+    base_path = baseline / "summary.csv" if baseline.is_dir() else baseline
+    cur_path = current if current is not None else results_root(results) / "summary.csv"
+    if cur_path.is_dir():
+        cur_path = cur_path / "summary.csv"
+    base, cur = read_summary(base_path, "baseline"), read_summary(cur_path, "current")
+    if datasets:
+        keep = expand_datasets(datasets)
+        base, cur = base[base["dataset"].isin(keep)], cur[cur["dataset"].isin(keep)]
+    if methods:
+        keep = expand_methods(methods)
+        base, cur = base[base["method"].isin(keep)], cur[cur["method"].isin(keep)]
+    result = compare(base, cur, tol, alpha)
+    if fmt == "json":
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        render(result, Console(soft_wrap=True))
+    raise typer.Exit(result.exit_code)

@@ -8,19 +8,19 @@ from typing import Annotated
 import typer
 
 from ratbench.cli.common import ResultsOpt, parse_name_list
+from ratbench.results.report import build_report
+
+app = typer.Typer(add_completion=False)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("report")
-    def report_cmd(
-        results: ResultsOpt = None,
-        out: Annotated[Path | None, typer.Option("--out", help="Where tables go (default: the results dir).")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="Comma list of md, csv, tex.")] = "md,csv",
-        baseline: Annotated[str | None, typer.Option("--baseline", help="Paired tests against this method.")] = None,
-        published: Annotated[bool, typer.Option("--published", help="Show the papers' numbers and deltas.")] = False,
-        metrics: Annotated[str, typer.Option("--metrics", help="Table columns.")] = "S,Acc,P,R,F1",
-    ) -> None:
-        """Aggregate RunRecords into summary.csv, runs.csv and table.md (table.tex with --format tex)."""
-        from ratbench.results.report import build_report
-
-        build_report(results, out, parse_name_list(fmt), baseline, published, parse_name_list(metrics))
+@app.command("report")
+def report_cmd(
+    results: ResultsOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Where tables go (default: the results dir).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Comma list of md, csv, tex.")] = "md,csv",
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Paired tests against this method.")] = None,
+    published: Annotated[bool, typer.Option("--published", help="Show the papers' numbers and deltas.")] = False,
+    metrics: Annotated[str, typer.Option("--metrics", help="Table columns.")] = "S,Acc,P,R,F1",
+) -> None:
+    """Aggregate RunRecords into summary.csv, runs.csv and table.md (table.tex with --format tex)."""
+    build_report(results, out, parse_name_list(fmt), baseline, published, parse_name_list(metrics))

@@ -1,25 +1,30 @@
-"""The probe contract: which runs a probe needs, how it turns them into a table, and how it draws it.
+"""The probe contract: which runs a probe needs (as data), how it turns them into a table, how it draws it.
 
-A probe either reads what a finished run saved (its checkpoint, its per-epoch curves) or, for numbers that
-only exist during training, names a training hook (`collects`) that the engine runs when the probe is enabled
-(`--set probes=<name>`). Training hooks draw their random numbers inside `torch.random.fork_rng`, so enabling
-a probe never changes a run's numbers; that is why `probes` is not part of the config hash.
+A probe either reads what a finished run saved (its record, its checkpoint, its per-epoch curves) or, for
+numbers that only exist during training, carries a training `hook` (an engine Callback) that runs when the
+probe is enabled (`--set probes=<name>`). Hooks draw their random numbers inside `torch.random.fork_rng`,
+so enabling a probe never changes a run's numbers; that is why `probes` is not part of the config hash.
+Probes never plan or train runs themselves: they return `RunRequest`s and the composition root
+(`ratbench.api.diagnose`) plans, trains and restores.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
 
-from ratbench.registry import Registry
+from ratbench.engine.callbacks import Callback
+from ratbench.probes.catalog import PROBES, ProbeInfo
+from ratbench.results.record import RunRecord
 
 
 @dataclass
 class ProbeContext:
-    """What `ratbench diagnose` was asked for; probes plan their runs from it."""
+    """What `ratbench diagnose` was asked for; probes derive their run requests from it."""
 
     methods: list[str]
     datasets: list[str]
@@ -34,35 +39,52 @@ class ProbeContext:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class RunRequest:
+    """Runs a probe reads: methods x datasets x seeds with these overrides (planned like `ratbench run`)."""
+
+    methods: list[str]
+    datasets: list[str]
+    seeds: list[int]
+    overrides: dict[str, Any]
+
+
+@dataclass
+class ProbeRun:
+    """A finished run handed to `Probe.compute`; `restore()` gives (method, model, corpus) from its checkpoint."""
+
+    path: Path
+    record: RunRecord
+    restore: Callable[[], tuple[Any, Any, Any]]
+
+
 class Probe:
+    info: ClassVar[ProbeInfo]
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
-    # training hook names this probe needs in the runs' records (engine `probes` setting)
-    collects: ClassVar[tuple[str, ...]] = ()
+    # the training hook this probe needs in the runs it reads (None: it reads finished runs only)
+    hook: ClassVar[type[Callback] | None] = None
     needs_checkpoint: ClassVar[bool] = False
 
-    def jobs(self, ctx: ProbeContext) -> list:
-        """The runs the probe reads (default: methods x datasets x seeds of the context, with its hooks on)."""
-        from ratbench.runner import plan
-
+    def requests(self, ctx: ProbeContext) -> list[RunRequest]:
+        """The runs the probe reads (default: methods x datasets x seeds of the context, with its hook on)."""
         overrides = dict(ctx.overrides)
-        if self.collects:  # the probe's hooks, plus any the user asked for (one training serves several probes)
+        if self.hook is not None:  # this probe's hook, plus any the user asked for (one training serves several)
             asked = [n.strip() for n in str(overrides.get("probes") or "").split(",") if n.strip()]
-            overrides["probes"] = ",".join(dict.fromkeys([*asked, *self.collects]))
-        return plan(ctx.methods, ctx.datasets, ctx.seeds, ctx.profile, overrides, ctx.epochs, ctx.device,
-                    ctx.data_root, ctx.results)
+            overrides["probes"] = ",".join(dict.fromkeys([*asked, self.name]))
+        return [RunRequest(ctx.methods, ctx.datasets, ctx.seeds, overrides)]
 
-    def usable(self, record: dict[str, Any], path: Path) -> bool:
+    def usable(self, record: RunRecord, has_checkpoint: bool) -> bool:
         """Whether a finished record already holds what the probe needs (else the run is retrained)."""
-        if self.needs_checkpoint and not path.with_suffix(".pt").exists():
+        if self.needs_checkpoint and not has_checkpoint:
             return False
-        curves = record.get("curves") or [{}]
+        curves = record.curves or [{}]
         return all(all(k in row for row in curves) for k in self.curve_keys())
 
     def curve_keys(self) -> list[str]:
         return []
 
-    def compute(self, ctx: ProbeContext, runs: list[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
+    def compute(self, ctx: ProbeContext, runs: list[ProbeRun]) -> pd.DataFrame:
         raise NotImplementedError
 
     def summary(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -73,32 +95,12 @@ class Probe:
         raise NotImplementedError
 
 
-PROBES: Registry[type[Probe]] = Registry("probe")
-
-
-def register_probe(name: str):
+def register_probe(info: ProbeInfo) -> Callable[[type[Probe]], type[Probe]]:
     def deco(cls: type[Probe]) -> type[Probe]:
-        cls.name = name
-        PROBES.add(name, cls)
+        if not (isinstance(cls, type) and issubclass(cls, Probe)):
+            raise TypeError(f"@register_probe({info.name!r}) must decorate a subclass of Probe")
+        cls.info, cls.name, cls.title = info, info.name, info.title
+        PROBES.add(info.name, cls)
         return cls
 
     return deco
-
-
-class TrainingHook:
-    """Per-step/per-epoch collection inside `Engine.fit`; values land in the epoch's curve row."""
-
-    def __init__(self, engine: Any):
-        self.engine = engine
-
-    def before_step(self, batch: Any) -> None:
-        pass
-
-    def after_step(self, batch: Any) -> None:
-        pass
-
-    def epoch_values(self) -> dict[str, float]:
-        return {}
-
-
-TRAINING_HOOKS: Registry[type[TrainingHook]] = Registry("training probe")

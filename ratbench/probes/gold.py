@@ -16,7 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ratbench.probes.base import Probe, ProbeContext, register_probe
+from ratbench.data.batching import eval_batches
+from ratbench.engine import EVAL_BATCH, limit_split
+from ratbench.probes.base import Probe, ProbeContext, ProbeRun, register_probe
+from ratbench.probes.catalog import ProbeInfo
 from ratbench.probes.plotting import figure, save
 
 INPUTS = ("gold", "own", "full")
@@ -37,23 +40,27 @@ def input_scores(method: Any, model: Any, batches: list, eval_seed: int) -> dict
     return {k: (np.concatenate([a for a, _ in v]), np.concatenate([c for _, c in v])) for k, v in out.items()}
 
 
-@register_probe("gold")
+INFO = ProbeInfo(
+    name="gold",
+    title="Trained predictor on the gold rationale, its own rationale and the full text",
+    reads="the run's checkpoint",
+    figure="VER Figures 3 and 10",
+)
+
+
+@register_probe(INFO)
 class GoldProbe(Probe):
-    title = "Trained predictor on the gold rationale, its own rationale and the full text"
     needs_checkpoint = True
 
-    def compute(self, ctx: ProbeContext, runs: list[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
-        from ratbench.data.batching import eval_batches
-        from ratbench.engine import EVAL_BATCH, limit_split
-        from ratbench.results.checkpoint import load_model
-
+    def compute(self, ctx: ProbeContext, runs: list[ProbeRun]) -> pd.DataFrame:
         rows = []
-        for path, rec in runs:
-            method, model, corpus = load_model(rec, path, ctx.data_root)
+        for run in runs:
+            rec = run.record
+            method, model, corpus = run.restore()
             test = limit_split(corpus.test, method.config.test_limit)
             scores = input_scores(method, model, eval_batches(test, EVAL_BATCH), method.config.eval_seed)
             for k, (correct, ce) in scores.items():
-                rows.append({"dataset": rec["dataset"], "method": rec["method"], "seed": rec["seed"], "input": k,
+                rows.append({"dataset": rec.dataset, "method": rec.method, "seed": rec.seed, "input": k,
                              "acc": 100.0 * float(correct.mean()), "median_ce": float(np.median(ce)),
                              "mean_ce": float(ce.mean()), "n": len(ce)})
         return pd.DataFrame(rows)

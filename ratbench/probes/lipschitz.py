@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ratbench.engine import limit_split
-from ratbench.probes.base import TRAINING_HOOKS, Probe, ProbeContext, TrainingHook, register_probe
+from ratbench.data.batching import eval_batches
+from ratbench.engine import Callback, limit_split
+from ratbench.probes.base import Probe, ProbeContext, ProbeRun, register_probe
+from ratbench.probes.catalog import ProbeInfo
 from ratbench.probes.plotting import figure, save
 
 EPOCH_EXAMPLES = 500  # per-epoch tracking uses this fixed subset of the training set (the final value: all)
@@ -31,9 +33,7 @@ def applicable(model: Any) -> bool:
 
 def lipschitz(method: Any, model: Any, split: Any, device: torch.device, batch_size: int,
               reference: bool = False) -> dict[str, float]:
-    """max and mean of L_i over `split` (methods.md §12.6 item 4); `reference` = the published computation."""
-    from ratbench.data.batching import eval_batches
-
+    """max and mean of L_i over `split`; `reference` = the published computation (docs/probes.md#lipschitz)."""
     if not applicable(model):
         return {"max": float("nan"), "mean": float("nan")}
     was_training = model.training
@@ -59,51 +59,53 @@ def lipschitz(method: Any, model: Any, split: Any, device: torch.device, batch_s
     return {"max": float(arr.max()), "mean": float(arr.mean())}
 
 
-class LipschitzHook(TrainingHook):
+class LipschitzHook(Callback):
     """Per-epoch value on a fixed subset of the training set (after the epoch's evaluation)."""
 
-    def __init__(self, engine: Any):
-        super().__init__(engine)
+    def on_fit_start(self, engine: Any) -> None:
         self.subset = limit_split(engine.train, EPOCH_EXAMPLES)
 
-    def epoch_values(self) -> dict[str, float]:
-        e = self.engine
+    def epoch_values(self, engine: Any, epoch: int) -> dict[str, float]:
+        e = engine
         ours = lipschitz(e.method, e.model, self.subset, e.device, e.config.batch_size)
         ref = lipschitz(e.method, e.model, self.subset, e.device, e.config.batch_size, reference=True)
         return {"lipschitz_max": ours["max"], "lipschitz_mean": ours["mean"], "lipschitz_ref_max": ref["max"]}
 
 
-TRAINING_HOOKS.add("lipschitz", LipschitzHook)
+INFO = ProbeInfo(
+    name="lipschitz",
+    title="Lipschitz estimate of the predictor",
+    reads="a training hook and the run's checkpoint",
+    figure="VER Figure 4",
+)
 
 
-@register_probe("lipschitz")
+@register_probe(INFO)
 class LipschitzProbe(Probe):
-    title = "Lipschitz estimate of the predictor"
-    collects = ("lipschitz",)
+    hook = LipschitzHook
     needs_checkpoint = True
 
     def curve_keys(self) -> list[str]:
         return ["lipschitz_max", "lipschitz_mean", "lipschitz_ref_max"]
 
-    def compute(self, ctx: ProbeContext, runs: list[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
+    def compute(self, ctx: ProbeContext, runs: list[ProbeRun]) -> pd.DataFrame:
         """One row per run and epoch (subset values) plus a row `epoch = selected` over the whole training set."""
-        from ratbench.results.checkpoint import load_model
-
         rows = []
-        for path, rec in runs:
-            base = {"dataset": rec["dataset"], "method": rec["method"], "seed": rec["seed"]}
-            for c in rec["curves"]:
+        for run in runs:
+            rec = run.record
+            base = {"dataset": rec.dataset, "method": rec.method, "seed": rec.seed}
+            for c in rec.curves:
                 rows.append({**base, "epoch": c["epoch"], "scope": f"{EPOCH_EXAMPLES} train examples",
                              "lipschitz_max": c["lipschitz_max"], "lipschitz_mean": c["lipschitz_mean"],
                              "lipschitz_ref_max": c["lipschitz_ref_max"], "test_F1": c["test_F1"]})
-            method, model, corpus = load_model(rec, path, ctx.data_root)
+            method, model, corpus = run.restore()
             train = limit_split(corpus.train, method.config.train_limit)
             dev = torch.device("cpu")
             ours = lipschitz(method, model, train, dev, method.config.batch_size)
             ref = lipschitz(method, model, train, dev, method.config.batch_size, reference=True)
-            rows.append({**base, "epoch": rec["selected_epoch"], "scope": "selected epoch, all train",
+            rows.append({**base, "epoch": rec.selected_epoch, "scope": "selected epoch, all train",
                          "lipschitz_max": ours["max"], "lipschitz_mean": ours["mean"], "lipschitz_ref_max": ref["max"],
-                         "test_F1": rec["metrics"]["F1"]})
+                         "test_F1": rec.metrics["F1"]})
         return pd.DataFrame(rows)
 
     def summary(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ratbench.probes.base import TRAINING_HOOKS, Probe, ProbeContext, TrainingHook, register_probe
+from ratbench.engine.callbacks import Callback
+from ratbench.probes.base import Probe, ProbeContext, ProbeRun, register_probe
+from ratbench.probes.catalog import ProbeInfo
 from ratbench.probes.plotting import figure, save
 
 KEYS = ("nonoverlap", "nonoverlap_floor", "nonoverlap_len")
@@ -32,9 +34,9 @@ def length_normalised(m1: torch.Tensor, m2: torch.Tensor, mask: torch.Tensor) ->
     return float((m1 - m2).abs().sum()) / (2.0 * float(mask.sum().clamp_min(1.0)))
 
 
-class NonOverlapHook(TrainingHook):
-    def __init__(self, engine: Any):
-        super().__init__(engine)
+class NonOverlapHook(Callback):
+    def on_fit_start(self, engine: Any) -> None:
+        self.engine = engine
         self.rng = np.random.default_rng([engine.seed, 7])
         self.values: list[tuple[float, float, float]] = []
         self._before: torch.Tensor | None = None
@@ -48,36 +50,41 @@ class NonOverlapHook(TrainingHook):
             z = self.engine.method.select(self.engine.model, batch, None)
         return (z > 0.5).float() * batch.mask
 
-    def before_step(self, batch: Any) -> None:
+    def before_step(self, engine: Any, batch: Any) -> None:
         self._before = self._sample(batch)
 
-    def after_step(self, batch: Any) -> None:
+    def after_step(self, engine: Any, batch: Any, stats: dict[str, float], step: int, n_steps: int) -> None:
         m2, m3 = self._sample(batch), self._sample(batch)
         m1 = self._before
         self.values.append((non_overlap(m1, m2), non_overlap(m2, m3), length_normalised(m1, m2, batch.mask)))
 
-    def epoch_values(self) -> dict[str, float]:
+    def epoch_values(self, engine: Any, epoch: int) -> dict[str, float]:
         arr = np.array(self.values) if self.values else np.full((1, 3), np.nan)
         self.values = []
         return dict(zip(KEYS, (float(v) for v in arr.mean(0))))
 
 
-TRAINING_HOOKS.add("nonoverlap", NonOverlapHook)
+INFO = ProbeInfo(
+    name="nonoverlap",
+    title="Adjacent-iteration non-overlap of the selector's masks",
+    reads="a training hook (retrains runs without it)",
+    figure="VER Figure 2",
+)
 
 
-@register_probe("nonoverlap")
+@register_probe(INFO)
 class NonOverlapProbe(Probe):
-    title = "Adjacent-iteration non-overlap of the selector's masks"
-    collects = ("nonoverlap",)
+    hook = NonOverlapHook
 
     def curve_keys(self) -> list[str]:
         return list(KEYS)
 
-    def compute(self, ctx: ProbeContext, runs: list[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
+    def compute(self, ctx: ProbeContext, runs: list[ProbeRun]) -> pd.DataFrame:
         rows = []
-        for _, rec in runs:
-            for c in rec["curves"]:
-                rows.append({"dataset": rec["dataset"], "method": rec["method"], "seed": rec["seed"],
+        for run in runs:
+            rec = run.record
+            for c in rec.curves:
+                rows.append({"dataset": rec.dataset, "method": rec.method, "seed": rec.seed,
                              "epoch": c["epoch"], **{k: c[k] for k in KEYS},
                              "test_F1": c["test_F1"], "train_acc": c["train_acc"], "dev_acc": c["dev_acc"]})
         return pd.DataFrame(rows)

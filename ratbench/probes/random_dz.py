@@ -8,35 +8,39 @@ human rationale. The runs are ordinary records of the method `rnp-random-dz` (an
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from ratbench.probes.base import Probe, ProbeContext, register_probe
+from ratbench.probes.base import Probe, ProbeContext, ProbeRun, RunRequest, register_probe
+from ratbench.probes.catalog import ProbeInfo
 from ratbench.probes.plotting import figure, save
 
 METHOD = "rnp-random-dz"
 
 
-@register_probe("random-dz")
+INFO = ProbeInfo(
+    name="random-dz",
+    title="Predictor trained on random rationales, then frozen (random-dz) vs cooperative training",
+    reads="run records (trains rnp-random-dz beside the compared methods)",
+    figure="VER Figure 6",
+)
+
+
+@register_probe(INFO)
 class RandomDZProbe(Probe):
-    title = "Predictor trained on random rationales, then frozen (random-dz) vs cooperative training"
-
-    def jobs(self, ctx: ProbeContext) -> list:
-        from ratbench.runner import plan
-
+    def requests(self, ctx: ProbeContext) -> list[RunRequest]:
         methods = [METHOD, *[m for m in ctx.methods if m != METHOD]]
-        return plan(methods, ctx.datasets, ctx.seeds, ctx.profile, ctx.overrides, ctx.epochs, ctx.device,
-                    ctx.data_root, ctx.results)
+        return [RunRequest(methods, ctx.datasets, ctx.seeds, ctx.overrides)]
 
-    def compute(self, ctx: ProbeContext, runs: list[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
+    def compute(self, ctx: ProbeContext, runs: list[ProbeRun]) -> pd.DataFrame:
         rows = []
-        for _, rec in runs:
-            for c in rec["curves"]:
-                rows.append({"dataset": rec["dataset"], "method": rec["method"], "seed": rec["seed"],
+        for run in runs:
+            rec = run.record
+            for c in rec.curves:
+                rows.append({"dataset": rec.dataset, "method": rec.method, "seed": rec.seed,
                              "epoch": c["epoch"], "test_F1": c["test_F1"], "test_S": c["test_S"],
                              "train_acc": c["train_acc"], "dev_acc": c["dev_acc"],
-                             "selected": c["epoch"] == rec["selected_epoch"]})
+                             "selected": c["epoch"] == rec.selected_epoch})
         return pd.DataFrame(rows)
 
     def summary(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -7,44 +7,44 @@ interrupted sweep resumes. Only methods with a `p_flip` setting can be swept.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from ratbench.errors import RatbenchError
-from ratbench.probes.base import Probe, ProbeContext, register_probe
+from ratbench.methods.catalog import method_class
+from ratbench.probes.base import Probe, ProbeContext, ProbeRun, RunRequest, register_probe
+from ratbench.probes.catalog import ProbeInfo
 from ratbench.probes.plotting import figure, save
 
 DEFAULT_VALUES = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
 
 
-@register_probe("sweep")
-class SweepProbe(Probe):
-    title = "Test rationale F1 against the perturbation rate p"
+INFO = ProbeInfo(
+    name="sweep",
+    title="Test rationale F1 against the perturbation rate p",
+    reads="run records (trains VER at each p)",
+    figure="VER Figure 9",
+)
 
+
+@register_probe(INFO)
+class SweepProbe(Probe):
     def values(self, ctx: ProbeContext) -> list[float]:
         return [float(v) for v in ctx.options.get("values") or DEFAULT_VALUES]
 
-    def jobs(self, ctx: ProbeContext) -> list:
-        from ratbench.methods import METHODS
-        from ratbench.runner import plan
-
-        swept = [m for m in ctx.methods if "p_flip" in METHODS.get(m).defaults]
+    def requests(self, ctx: ProbeContext) -> list[RunRequest]:
+        swept = [m for m in ctx.methods if "p_flip" in method_class(m).defaults]
         if not swept:
             raise RatbenchError(f"The sweep probe varies p_flip, which none of {', '.join(ctx.methods)} has; "
                                 "use --methods ver.")
-        jobs = []
-        for p in self.values(ctx):
-            jobs += plan(swept, ctx.datasets, ctx.seeds, ctx.profile, {**ctx.overrides, "p_flip": p}, ctx.epochs,
-                         ctx.device, ctx.data_root, ctx.results)
-        return jobs
+        return [RunRequest(swept, ctx.datasets, ctx.seeds, {**ctx.overrides, "p_flip": p}) for p in self.values(ctx)]
 
-    def compute(self, ctx: ProbeContext, runs: list[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
+    def compute(self, ctx: ProbeContext, runs: list[ProbeRun]) -> pd.DataFrame:
         rows = []
-        for _, rec in runs:
-            m = rec["metrics"]
-            rows.append({"dataset": rec["dataset"], "method": rec["method"], "seed": rec["seed"],
-                         "p_flip": rec["config"]["method_params"]["p_flip"], "F1": m["F1"], "S": m["S"],
+        for run in runs:
+            rec, m = run.record, run.record.metrics
+            rows.append({"dataset": rec.dataset, "method": rec.method, "seed": rec.seed,
+                         "p_flip": rec.config["method_params"]["p_flip"], "F1": m["F1"], "S": m["S"],
                          "Acc": m["Acc"], "P": m["P"], "R": m["R"]})
         return pd.DataFrame(rows).sort_values(["dataset", "method", "p_flip", "seed"])
 
