@@ -1,4 +1,4 @@
-"""`ratbench score`: ERASER-format rationales from any code, scored with ratbench's metrics."""
+"""`ratbench score`: ERASER-format rationales from any code, scored as ERASER's script scores them."""
 
 from __future__ import annotations
 
@@ -7,58 +7,59 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-# the printed rows, grouped by the definition (results.eraser.DEFINITIONS) each number follows
-ROWS = {
-    "token_p/r/f1 (micro)": ("token_p", "token_r", "token_f1"),
-    "token_p/r/f1 (macro)": ("token_p_macro", "token_r_macro", "token_f1_macro"),
-    "sparsity": ("sparsity",),
-    "iou_f1": ("iou_p", "iou_r", "iou_f1", "iou_f1_macro"),
-    "auprc": ("auprc",),
-    "accuracy": ("accuracy",),
-    "comprehensiveness": ("comprehensiveness",),
-    "sufficiency": ("sufficiency",),
-    "aopc": ("comprehensiveness_aopc", "sufficiency_aopc", "comprehensiveness_aopc_eraser_script",
-             "sufficiency_aopc_eraser_script"),
-}
+from ratbench.errors import RatbenchError
+from ratbench.results.eraser import DEFINITIONS, score
+
+app = typer.Typer(add_completion=False)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("score")
-    def score_cmd(
-        predictions: Annotated[Path, typer.Option("--predictions", help="ERASER predictions JSONL.")],
-        gold: Annotated[Path, typer.Option("--gold", help="ERASER annotations JSONL (e.g. test.jsonl).")],
-        docs: Annotated[Path | None, typer.Option(
-            "--docs", help="ERASER docs/ folder or docs.jsonl (default: beside --gold); needed for sparsity.")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    ) -> None:
-        """Token P/R/F1, IOU-F1, AUPRC, comprehensiveness, sufficiency and AOPC, as ERASER's scorer prints
-        them, computed by ratbench's own metrics (the table says which definition each follows)."""
-        from ratbench.errors import RatbenchError
-        from ratbench.results.eraser import DEFINITIONS, score
-
-        if fmt not in ("table", "json"):
-            raise RatbenchError(f"Unknown --format {fmt!r}; use table or json.")
-        out = score(predictions, gold, docs)
-        if fmt == "json":
-            typer.echo(json.dumps(out, indent=2))
-            return
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=f"ratbench score: {out['n_predictions']} predictions, {out['n_instances']} documents")
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        table.add_column("definition")
-        keys: dict[str, int] = {}
-        for definition, names in ROWS.items():
-            for key in names:
-                if key in out:
-                    number = keys.setdefault(definition, len(keys) + 1)
-                    table.add_row(key, f"{out[key]:.4f}", f"[{number}]")
-        console = Console(soft_wrap=True)
-        console.print(table)
-        for definition, number in keys.items():
-            console.print(f"\\[{number}] {definition}: {DEFINITIONS[definition]}", highlight=False)
-        if "aopc_note" in out:
-            console.print(f"Note: {out['aopc_note']}.")
+@app.command("score")
+def score_cmd(
+    predictions: Annotated[Path, typer.Option("--predictions", help="ERASER predictions JSONL.")],
+    gold: Annotated[Path, typer.Option("--gold", help="ERASER annotations JSONL (e.g. test.jsonl).")],
+    docs: Annotated[Path | None, typer.Option(
+        "--docs", help="ERASER docs/ folder or docs.jsonl (default: beside --gold); checks offsets and "
+                       "lengths, needed for sparsity.")] = None,
+    iou_threshold: Annotated[float, typer.Option(
+        "--iou-threshold", help="IOU at which a predicted span matches a gold span (ERASER's default).")] = 0.5,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Token and span P/R/F1, IOU-F1, AUPRC, accuracy, comprehensiveness, sufficiency and AOPC as ERASER's
+    scoring script computes them, plus ratbench's own forms where marked (see docs/scoring.md)."""
+    if fmt not in ("table", "json"):
+        raise RatbenchError(f"Unknown --format {fmt!r}; use table or json.")
+    out = score(predictions, gold, docs, iou_threshold=iou_threshold)
+    if fmt == "json":
+        typer.echo(json.dumps(out, indent=2))
+        return
+    table = Table(title=f"ratbench score: {out['n_predictions']} predictions for {out['n_annotations']} "
+                        f"annotations, {out['n_instances']} (annotation, document) pairs")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("computed as")
+    table.add_column("definition")
+    refs: dict[str, int] = {}
+    for name, definition in DEFINITIONS.items():
+        for key in definition.keys:
+            if key in out:
+                number = refs.setdefault(name, len(refs) + 1)
+                table.add_row(key, f"{out[key]:.4f}", definition.source, f"[{number}]")
+    console = Console(soft_wrap=True)
+    console.print(table)
+    for name, number in refs.items():
+        text = DEFINITIONS[name].text.replace("the threshold", f"the threshold ({out['iou_threshold']:g})")
+        console.print(f"\\[{number}] {name}: {text}", highlight=False)
+    if out["n_unpredicted"]:
+        console.print(f"Note: {out['n_unpredicted']} gold annotation(s) have no prediction; their evidence "
+                      "counts as missed, as in ERASER's script.", highlight=False)
+    if not out["documents_found"]:
+        console.print(f"Note: no docs/ or docs.jsonl beside {gold} (see --docs); offsets and lengths are "
+                      "unchecked and sparsity is not computed.", highlight=False)
+    elif out["n_documents_missing"]:
+        console.print(f"Note: {out['n_documents_missing']} document(s) were not found; their offsets and "
+                      "lengths are unchecked.", highlight=False)
+    if "aopc_note" in out:
+        console.print(f"Note: {out['aopc_note']}.", highlight=False)

@@ -41,7 +41,7 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     _M("iou_f1", "ERASER IOU-F1: predicted spans matching a gold span at IOU >= 0.5, micro", True, unit="ratio"),
     _M("iou_p", "ERASER IOU precision, micro", True, unit="ratio"),
     _M("iou_r", "ERASER IOU recall, micro", True, unit="ratio"),
-    _M("auprc", "ERASER AUPRC of the soft token scores against the gold tokens, mean over examples", True,
+    _M("auprc", "AUPRC of the soft token scores against the gold tokens, mean over examples with both classes", True,
        unit="ratio"),
     _M("average_precision", "average precision of the soft token scores, mean over examples", True, unit="ratio"),
     _M("comprehensiveness", "p(y|x) - p(y|x without the rationale), mean over test examples", True, unit="prob",
