@@ -13,7 +13,7 @@ from rich.table import Table
 from ratbench.cli.common import DataRootOpt
 from ratbench.cli.tables import print_dataset_table
 from ratbench.data.acquire import fetch, import_path
-from ratbench.data.info import dataset_info
+from ratbench.data.info import dataset_info, leakage_lines
 from ratbench.errors import RatbenchError
 from ratbench.paths import data_root as _root
 
@@ -51,19 +51,26 @@ def import_cmd(
     """Validate local copies (beer folder; hotel data.zip or folder; GloVe or any word-vector file) and place
     them under the data root."""
     root = _root(data_root)
-    typer.echo(import_path(name, path, root, vector_name).message)
+    imported = import_path(name, path, root, vector_name)
+    typer.echo(imported.message)
+    for dataset in imported.datasets:  # what the audit finds in the splits just placed (docs/leakage.md)
+        for line in leakage_lines(dataset, root):
+            typer.echo(f"{dataset}: {line}")
 
 
 @app.command("info")
 def info_cmd(
     name: Annotated[str, typer.Argument(help="A dataset name, e.g. beer-appearance.")],
     fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    splits: Annotated[str, typer.Option("--splits", help="published, or repaired (no review of an earlier split "
+                                                         "in a later one: docs/leakage.md).")] = "published",
     data_root: DataRootOpt = None,
 ) -> None:
-    """Per split: n, n_pos, n_neg, avg_len; gold sparsity of the annotated split (VER Table 4 layout)."""
+    """Per split: n, n_pos, n_neg, avg_len; gold sparsity of the annotated split (VER Table 4 layout); and the
+    duplicates within and between the splits (exact match after lower-casing and collapsing whitespace)."""
     if fmt not in ("table", "json"):
         raise RatbenchError(f"--format must be table or json, got {fmt!r}.")
-    info = dataset_info(name, _root(data_root))
+    info = dataset_info(name, _root(data_root), splits)
     if fmt == "json":
         typer.echo(json.dumps(info, indent=1))
         return
@@ -73,4 +80,8 @@ def info_cmd(
     for s in info["splits"]:
         gs = f"{s['gold_sparsity']:.1f}" if "gold_sparsity" in s else ""
         table.add_row(s["split"], str(s["n"]), str(s["n_pos"]), str(s["n_neg"]), f"{s['avg_len']:.0f}", gs)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print(f"Duplicates ({info['leakage']['normalisation']}):", highlight=False)
+    for line in info["leakage_summary"]:
+        console.print(f"  {line}", highlight=False)

@@ -6,7 +6,7 @@ vector resource (`glove`, `glove-stanford`, `vectors`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ratbench.data.catalog import DATASETS
@@ -23,6 +23,7 @@ VECTOR_IMPORTS = {"glove": "GloVe 6B-100d (glove.6B.100d.txt, glove.6B.zip or gl
 class Imported:
     files: list[Path]
     message: str
+    datasets: list[str] = field(default_factory=list)  # the datasets whose files were placed
 
 
 def fetch_names() -> list[str]:
@@ -70,6 +71,7 @@ def import_path(name: str, path: Path, root: Path, vector_name: str | None = Non
     if name not in names:
         raise RatbenchError(f"Cannot import {name!r}.{suggest(name, list(names))} Choose one of: "
                             + "; ".join(f"{k} ({v})" for k, v in names.items()) + ".")
-    placed = family(name).import_path(Path(path), Path(root))
+    fam = family(name)
+    placed = fam.import_path(Path(path), Path(root))
     return Imported(placed, f"Imported {len(placed)} file(s) for {name} into {root} (sha256 recorded in "
-                            "manifest.json).")
+                            "manifest.json).", [s.name for s in fam.specs()])

@@ -7,8 +7,11 @@ maps tokens to embedding rows. Token ids are stored flat with offsets so that no
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +36,25 @@ class TextSplit:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, keep: Sequence[int] | np.ndarray, counts: dict[str, int] | None = None) -> TextSplit:
+        """Examples `keep` (in that order) of every per-example field, with `counts` added to a copy of the
+        split's counts; gold arrays are shared, not copied. A field this method does not know is an error, so a
+        new per-example field can never silently fall out of alignment."""
+        unknown = [f.name for f in dataclasses.fields(self)
+                   if f.name not in PER_EXAMPLE_FIELDS + METADATA_FIELDS and getattr(self, f.name) is not None]
+        if unknown:
+            raise TypeError(f"TextSplit field(s) {unknown} are neither per-example nor metadata fields; add them to "
+                            "ratbench.data.corpus.PER_EXAMPLE_FIELDS or METADATA_FIELDS.")
+        idx = [int(i) for i in keep]
+        changes: dict[str, Any] = {f: [getattr(self, f)[i] for i in idx] for f in PER_EXAMPLE_FIELDS
+                                   if getattr(self, f) is not None}
+        return dataclasses.replace(self, **changes, counts={**self.counts, **(counts or {})})
+
+
+# TextSplit fields with one entry per example (sliced together), and the metadata fields
+PER_EXAMPLE_FIELDS = ("tokens", "labels", "gold", "queries", "spans", "documents", "ids")
+METADATA_FIELDS = ("source", "counts")
 
 
 @dataclass
@@ -60,8 +82,8 @@ def binarize(score: float, neg_threshold: float = 0.4, pos_threshold: float = 0.
 def balance(split: TextSplit, seed: int = BALANCE_SEED) -> TextSplit:
     """Down-sample the majority class as the reference loaders do.
 
-    A private `random.Random(seed)` replaces the reference's reset of the global RNG (quirk A8) but draws
-    the same sample: positives and negatives in file order, `sample(majority, minority_count)`, and the
+    A private `random.Random(seed)` replaces the reference's reset of the global RNG (docs/methods.md#quirks) but
+    draws the same sample: positives and negatives in file order, `sample(majority, minority_count)`, and the
     result is all positives followed by all negatives.
     """
     pos = [i for i, y in enumerate(split.labels) if y == 1]
@@ -71,14 +93,7 @@ def balance(split: TextSplit, seed: int = BALANCE_SEED) -> TextSplit:
         pos = rng.sample(pos, len(neg))
     elif len(neg) > len(pos):
         neg = rng.sample(neg, len(pos))
-    keep = pos + neg
-    return TextSplit(
-        tokens=[split.tokens[i] for i in keep],
-        labels=[split.labels[i] for i in keep],
-        gold=[split.gold[i] for i in keep] if split.gold is not None else None,
-        source=split.source,
-        counts={**split.counts, "balanced_from": len(split.labels)},
-    )
+    return split.subset(pos + neg, {"balanced_from": len(split.labels)})
 
 
 @dataclass
@@ -126,6 +141,8 @@ class Corpus:
     files: dict[str, str] = field(default_factory=dict)
     vectors_name: str = ""  # the vector resource the rows come from (docs/datasets.md#word-vectors)
     label_names: list[str] = field(default_factory=lambda: ["0", "1"])
+    splits: str = "published"  # or "repaired" (docs/leakage.md)
+    leakage: dict[str, Any] = field(default_factory=dict)  # the splits' overlap audit (prepare.leakage_facts)
 
     @property
     def dim(self) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ratbench.data.catalog import DATASETS
 from ratbench.data.corpus import MAX_LEN, TextSplit
+from ratbench.data.leakage import audit
 from ratbench.data.loading import load_text_corpus
 
 
@@ -34,12 +35,22 @@ def split_stats(name: str, split: TextSplit, max_len: int = MAX_LEN) -> dict[str
     return out
 
 
-def dataset_info(name: str, root: Path) -> dict[str, Any]:
+def dataset_info(name: str, root: Path, splits: str = "published") -> dict[str, Any]:
+    """Per split statistics of the splits a run would see, and their duplicate / leakage audit."""
     spec = DATASETS.get(name)
-    corpus = load_text_corpus(name, root)
+    corpus = load_text_corpus(name, root, splits)
+    report = audit(corpus)
     return {
         "dataset": name,
         "title": spec.title,
+        "variant": splits,
         "splits": [split_stats(k, v, spec.max_len) for k, v in corpus.splits().items()],
+        "leakage": report.to_dict(),
+        "leakage_summary": report.summary(),
         "files": corpus.files,
     }
+
+
+def leakage_lines(name: str, root: Path) -> list[str]:
+    """The audit's summary of a dataset's published splits (printed by `data import`)."""
+    return audit(load_text_corpus(name, root)).summary()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ratbench.data.catalog import DATASETS
-from ratbench.data.corpus import TextCorpus
+from ratbench.data.corpus import TextCorpus, balance
 from ratbench.data.families.base import DatasetFamily, family_of
+from ratbench.data.leakage import repair
 from ratbench.data.manifest import Manifest
 from ratbench.data.specs import DatasetSpec
 from ratbench.data.vectors import VectorChoice, locate
@@ -31,7 +32,9 @@ def dataset_status(name: str, root: Path) -> tuple[bool, str]:
     return fam.available(spec, Path(root)), fam.how_to_get(spec)
 
 
-def load_text_corpus(name: str, root: Path) -> TextCorpus:
+def load_text_corpus(name: str, root: Path, splits: str = "published") -> TextCorpus:
+    """The dataset's splits as a run sees them: read strictly, repaired when `splits="repaired"` (test whole, dev
+    and train without any review seen in an earlier split: docs/leakage.md), then the training set balanced."""
     spec, fam = resolve(name)
     files = source_files(name, root)
     missing = [str(p) for p in files.values() if not p.exists()]
@@ -39,6 +42,12 @@ def load_text_corpus(name: str, root: Path) -> TextCorpus:
         raise RatbenchError(f"Dataset {name} is not available under {root}: missing {', '.join(missing)}. "
                             + fam.how_to_get(spec))
     corpus = fam.read(spec, Path(root))
+    if splits == "repaired":
+        corpus, _ = repair(corpus)
+    elif splits != "published":
+        raise RatbenchError(f"splits must be published or repaired, got {splits!r}.")
+    if spec.balance_train:
+        corpus.train = balance(corpus.train, spec.balance_seed)
     manifest = Manifest(root)
     corpus.files = {str(p): manifest.digest(p) for p in files.values()}
     return corpus

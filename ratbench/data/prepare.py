@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,10 +18,11 @@ from ratbench.atomic import write_bytes, write_text
 from ratbench.data.catalog import DATASETS
 from ratbench.data.corpus import Corpus, Split, build_split, corpus_words
 from ratbench.data.embeddings import corpus_embeddings
+from ratbench.data.leakage import LeakageReport, audit
 from ratbench.data.loading import load_text_corpus, source_files, vectors_for
 from ratbench.data.manifest import Manifest
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the splits variant and its leakage audit
 
 
 def _fingerprint(paths: list[Path], manifest: Manifest) -> list[list[str]]:
@@ -46,6 +48,17 @@ def _split_from(data: dict[str, np.ndarray], prefix: str) -> Split:
     return Split(data[f"{prefix}_ids"].astype(np.int64), data[f"{prefix}_offsets"], data[f"{prefix}_labels"], gold)
 
 
+def leakage_facts(report: LeakageReport) -> dict[str, Any]:
+    """What a run records of its splits' overlap: each pair's count and percent, each split's repeats."""
+    full = report.to_dict()
+    return {
+        "normalisation": full["normalisation"],
+        "overlaps": {k: {"count": v["count"], "percent": v["percent"], "n": v["n"]}
+                     for k, v in full["overlaps"].items()},
+        "repeats": {k: v["duplicates"] for k, v in full["splits"].items()},
+    }
+
+
 def dataset_files(name: str, root: Path) -> list[Path]:
     """The source files of a dataset; when one is missing, the loader's error says how to get it."""
     files = list(source_files(name, root).values())
@@ -54,9 +67,10 @@ def dataset_files(name: str, root: Path) -> list[Path]:
     return files
 
 
-def load_corpus(name: str, root: Path, vectors: str = "default") -> Corpus:
+def load_corpus(name: str, root: Path, vectors: str = "default", splits: str = "published") -> Corpus:
     """Build (or read from cache) the tensors of dataset `name` under data root `root`, with the word vectors
-    `vectors` names (`default`: the dataset's own choice, docs/datasets.md#word-vectors)."""
+    `vectors` names (`default`: the dataset's own choice, docs/datasets.md#word-vectors), on the published or
+    the repaired splits (docs/leakage.md). The splits' leakage audit travels with the corpus."""
     spec = DATASETS.get(name)
     root = Path(root)
     files = dataset_files(name, root)  # raises with the command to obtain the data when missing
@@ -68,6 +82,7 @@ def load_corpus(name: str, root: Path, vectors: str = "default") -> Corpus:
         "spec": [spec.name, spec.aspect, spec.neg_threshold, spec.pos_threshold, spec.max_len, spec.balance_seed],
         "files": _fingerprint(files, manifest),
         "vectors": _fingerprint([vec_path], manifest),
+        "splits": splits,
     }
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
     cache = root / "cache" / "corpus" / f"{name}-{key}.npz"
@@ -77,10 +92,10 @@ def load_corpus(name: str, root: Path, vectors: str = "default") -> Corpus:
             data = dict(npz)
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         return Corpus(name, _split_from(data, "train"), _split_from(data, "dev"), _split_from(data, "test"),
-                      meta["words"], data["vectors"], meta["files"], choice.name,
-                      meta.get("label_names", list(spec.label_names)))
+                      meta["words"], data["vectors"], meta["files"], choice.name, meta["label_names"],
+                      splits, meta["leakage"])
 
-    text = load_text_corpus(name, root)
+    text = load_text_corpus(name, root, splits)
     words, vectors = corpus_embeddings(vec_path, corpus_words(text, spec.max_len), root / "cache" / "vectors",
                                        digest=manifest.digest(vec_path))
     index = {w: i for i, w in enumerate(words) if i > 0}
@@ -94,6 +109,8 @@ def load_corpus(name: str, root: Path, vectors: str = "default") -> Corpus:
         {**text.files, str(vec_path): manifest.digest(vec_path)},
         choice.name,
         list(text.label_names),
+        splits,
+        leakage_facts(audit(text)),
     )
     buf = io.BytesIO()
     arrays = {**_split_arrays("train", corpus.train), **_split_arrays("dev", corpus.dev),
@@ -101,5 +118,5 @@ def load_corpus(name: str, root: Path, vectors: str = "default") -> Corpus:
     np.savez(buf, **arrays)
     write_bytes(cache, buf.getvalue())
     write_text(meta_path, json.dumps({"words": corpus.words, "files": corpus.files, "key": key_src,
-                                      "label_names": corpus.label_names}))
+                                      "label_names": corpus.label_names, "leakage": corpus.leakage}))
     return corpus

@@ -42,7 +42,8 @@ class DatasetSpec:
     max_len: int = 256  # tokens kept per example (text and gold)
     neg_threshold: float = 0.4  # beer-format label rule: score <= 0.4 -> 0, >= 0.6 -> 1, middle dropped
     pos_threshold: float = 0.6
-    balance_seed: int = 20226666  # the published loaders' fixed seed for down-sampling the majority class
+    balance_train: bool = True  # down-sample the training set's majority class, as the published loaders do
+    balance_seed: int = 20226666  # their fixed seed for it
     groups: tuple[str, ...] = ()  # dataset groups besides the family's own name (e.g. "all")
     hidden: bool = False  # test-only datasets: left out of `data list` and of every group
     remote: Remote | None = None  # where `data fetch` downloads it from (None: not downloadable)

@@ -1,5 +1,5 @@
 """Lei et al. (2016) BeerAdvocate files: `reviews.aspect{a}.{train,heldout}.txt[.gz]` and `annotations.json`
-(datasets.md §1). The synthetic corpus uses the same format."""
+(docs/datasets.md#beer). The synthetic and toy corpora use the same format."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ratbench.data.corpus import TextCorpus, TextSplit, balance, binarize
+from ratbench.data.corpus import TextCorpus, TextSplit, binarize
 from ratbench.data.formats.textfile import read_lines
 from ratbench.data.specs import DatasetSpec
 from ratbench.errors import DataFormatError
@@ -120,7 +120,7 @@ def beer_files(directory: Path, aspect: int) -> dict[str, Path]:
 def read_beer_corpus(directory: Path, spec: DatasetSpec) -> TextCorpus:
     files = beer_files(directory, spec.aspect)
     th = (spec.neg_threshold, spec.pos_threshold)
-    train = balance(read_beer_reviews(files["train"], spec.aspect, *th), spec.balance_seed)
+    train = read_beer_reviews(files["train"], spec.aspect, *th)  # balanced by the loader (after any repair)
     dev = read_beer_reviews(files["dev"], spec.aspect, *th)
     test = read_beer_annotations(files["test"], spec.aspect, *th)
     return TextCorpus(spec.name, train, dev, test, {str(p): "" for p in files.values()})

@@ -1,4 +1,4 @@
-"""HotelReview as released by Bao et al. 2018 (R2A): TSV with a header, quoting disabled (datasets.md §2)."""
+"""HotelReview as released by Bao et al. 2018 (R2A): TSV with a header, quoting disabled (docs/datasets.md#hotel)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ratbench.data.corpus import TextCorpus, TextSplit, balance
+from ratbench.data.corpus import TextCorpus, TextSplit
 from ratbench.data.formats.textfile import read_lines
 from ratbench.data.specs import DatasetSpec
 from ratbench.errors import DataFormatError
@@ -79,7 +79,7 @@ def hotel_files(directory: Path, aspect_name: str) -> dict[str, Path]:
 
 def read_hotel_corpus(directory: Path, spec: DatasetSpec) -> TextCorpus:
     files = hotel_files(directory, spec.aspect_name)
-    train = balance(read_hotel_tsv(files["train"]), spec.balance_seed)
+    train = read_hotel_tsv(files["train"])  # balanced by the loader (after any repair)
     dev = read_hotel_tsv(files["dev"])
     test = read_hotel_tsv(files["test"], annotated=True)
     return TextCorpus(spec.name, train, dev, test, {str(p): "" for p in files.values()})
