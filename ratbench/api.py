@@ -22,7 +22,7 @@ import torch
 
 from ratbench import __version__
 from ratbench.atomic import write_text
-from ratbench.config import RunConfig, to_dict
+from ratbench.config import RunConfig, config_of, to_dict
 from ratbench.data.corpus import Corpus
 from ratbench.data.prepare import load_corpus
 from ratbench.engine import Callback, Engine, limit_split, resolve_device
@@ -34,6 +34,7 @@ from ratbench.models.state import StateMismatch, load_trainable_state
 from ratbench.plan import RunSpec, plan, waves
 from ratbench.probes.base import Probe, ProbeContext, ProbeRun
 from ratbench.probes.catalog import probe_class
+from ratbench.protocol import as_record, protocol
 from ratbench.results.lock import run_lock
 from ratbench.results.record import RunRecord, is_finished, load_record, versions, write_record
 from ratbench.results.store import checkpoint_path, load_checkpoint, save_checkpoint
@@ -44,16 +45,20 @@ __all__ = ["Diagnosis", "ProbePlan", "Restored", "build", "corpus", "diagnose", 
 
 # -- data ------------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
-def corpus(dataset: str, data_root: str, vectors: str = "default") -> Corpus:
+def corpus(dataset: str, data_root: str, vectors: str = "default", splits: str = "published") -> Corpus:
     """The tokenised corpus (built once per data root and cached on disk; kept in memory per process)."""
-    return load_corpus(dataset, Path(data_root), vectors)
+    return load_corpus(dataset, Path(data_root), vectors, splits)
+
+
+def corpus_of(config: RunConfig, dataset: str, data_root: str) -> Corpus:
+    return corpus(dataset, str(data_root), config.vectors, config.splits)
 
 
 def prepare_data(specs: Sequence[RunSpec]) -> None:
     """Build every corpus once in this process, so data errors surface before any training starts and worker
     processes find the tokenised cache ready."""
-    for dataset, root, vectors in dict.fromkeys((s.dataset, s.data_root, s.config.vectors) for s in specs):
-        corpus(dataset, root, vectors)
+    for spec in {(s.dataset, s.data_root, s.config.vectors, s.config.splits): s for s in specs}.values():
+        corpus_of(spec.config, spec.dataset, spec.data_root)
 
 
 # -- one run -----------------------------------------------------------------------------------------------
@@ -83,7 +88,7 @@ def build(spec: RunSpec, callbacks: Sequence[Callback] = ()) -> Engine:
     """A run's parts, wired: corpus, method, model and optimisers inside an Engine ready to `fit`."""
     device = resolve_device(spec.device)
     method = method_class(spec.method)(spec.config)
-    data = corpus(spec.dataset, spec.data_root, spec.config.vectors)
+    data = corpus_of(spec.config, spec.dataset, spec.data_root)
     context = {"dataset": spec.dataset, "profile": spec.profile, "records": _dependency_records(spec)}
     return Engine(method, data, spec.config, spec.seed, device, callbacks=[*probe_hooks(spec.config), *callbacks],
                   context=context)
@@ -104,24 +109,27 @@ def train(spec: RunSpec, callbacks: Sequence[Callback] = ()) -> RunRecord | None
 
 def _train_and_record(spec: RunSpec, callbacks: Sequence[Callback]) -> RunRecord:
     t0 = time.perf_counter()
+    threads = spec.config.num_threads or spec.threads
+    if threads:
+        torch.set_num_threads(threads)
     record = RunRecord(dataset=spec.dataset, method=spec.method, seed=spec.seed, profile=spec.profile,
                        config=to_dict(spec.config), config_hash=spec.config_hash, status="failed",
                        seeds_requested=list(spec.seeds_requested), versions=versions(), device=spec.device,
                        started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     try:
-        threads = spec.config.num_threads or spec.threads
-        if threads:
-            torch.set_num_threads(threads)
         engine = build(spec, callbacks)
         device = engine.device
         record.device = str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)
-        data = corpus(spec.dataset, spec.data_root, spec.config.vectors)
-        record.data, record.vectors = data.files, data.vectors_name
+        data = corpus_of(spec.config, spec.dataset, spec.data_root)
+        record.data, record.vectors, record.leakage = data.files, data.vectors_name, data.leakage
+        record.protocol = as_record(protocol(spec.config, engine.method.post_hoc))
+        record.label_leak = engine.method.label_leak()
         result = engine.fit()
         save_checkpoint(checkpoint_path(spec.path), engine.model_state())
         record.status = "finished"
         record.selected_epoch, record.selection = result.selected_epoch, result.selection
         record.final_alpha, record.metrics, record.curves = result.final_alpha, result.metrics, result.curves
+        record.selections, record.variants = result.selections, result.variants
         record.checkpoint = checkpoint_path(spec.path).name
         record.n_examples = {"train": len(engine.train), "dev": len(engine.dev), "test": len(engine.test)}
         record.method_notes = dict(engine.method.notes)
@@ -143,18 +151,12 @@ class Restored:
     corpus: Corpus
 
 
-def config_of(record: RunRecord) -> RunConfig:
-    fields = {f.name for f in dataclasses.fields(RunConfig)}
-    cfg = {k: v for k, v in record.config.items() if k in fields and k != "method_params"}
-    return RunConfig(**cfg, method_params=dict(record.config.get("method_params") or {}))
-
-
 def restore(record_file: Path, data_root: Path, device: str = "cpu") -> Restored:
     """A finished run's method, model (selected epoch, eval mode) and corpus, from its record and checkpoint."""
     record = load_record(record_file)
-    config = config_of(record)
+    config = config_of(record.config)
     method = method_class(record.method)(config)
-    data = corpus(record.dataset, str(data_root), config.vectors)
+    data = corpus_of(config, record.dataset, str(data_root))
     context = {"seed": record.seed, "dataset": record.dataset, "profile": record.profile,
                "own_notes": record.method_notes}
     method.prepare(data, limit_split(data.train, config.train_limit), context)

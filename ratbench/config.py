@@ -41,8 +41,13 @@ class RunConfig:
     target_sparsity: float | None = 15.0
     calibrate: str = "dev"  # "dev" | "none"
     calibration_gain: float = 0.8
-    selection_tolerance: float = 3.0  # epochs whose dev S is this close to the target are eligible
+    # model selection (engine/selection.py): the record's `metrics` are those of the epoch with the best dev
+    # accuracy among epochs whose dev S is within this many points of the target; the published rule (best dev
+    # accuracy over all epochs) is recorded beside it (`selections`, `report --selection dev_acc`)
+    selection_tolerance: float = 3.0
     eval_mode: str = "sample"  # "sample": Gumbel noise with a fixed seed (reference); "argmax"
+    # evaluation batches: "length" (sorted by length: less padding) or "dataset" (file order, as published code)
+    eval_order: str = "length"
     eval_seed: int = 20240601
     gru_mode: str = "auto"  # masked|packed: padding never read; padded: the reference (§0.8 item 8)
     # "random": the published composition (any lengths in a batch); "bucketed": similar lengths batched
@@ -53,6 +58,13 @@ class RunConfig:
     # the name of an imported vector resource (docs/datasets.md#word-vectors)
     vectors: str = "default"
     max_len: int = 256
+    # "batch": batches padded to their own longest example, padding never counted (ratbench); "max_len": every
+    # review padded to max_len and selected padding counted in the regularisers, as the published code does
+    # (docs/decisions/0005-padding.md)
+    pad_to: str = "batch"
+    # "published": the splits as released; "repaired": test kept whole, dev and train without any review seen in
+    # an earlier split (docs/leakage.md)
+    splits: str = "published"
     train_limit: int | None = None  # keep the first N balanced training examples (after shuffling by seed)
     dev_limit: int | None = None
     test_limit: int | None = None
@@ -64,14 +76,20 @@ class RunConfig:
     method_params: dict[str, Any] = field(default_factory=dict)
 
 
+# model-selection rules, all computed in every run (engine/selection.py); the first gives a record's `metrics`
+SELECTION_RULES = ("dev_acc_matched_s", "dev_acc")
+PRIMARY_SELECTION = SELECTION_RULES[0]
+
 ENGINE_KEYS = [f.name for f in dataclasses.fields(RunConfig) if f.name != "method_params"]
 _CHOICES = {"calibrate": ("dev", "none"), "eval_mode": ("sample", "argmax"),
             "gru_mode": ("auto", "masked", "packed", "padded"), "batching": ("random", "bucketed"),
-            "precision": ("fp32", "bf16")}
+            "precision": ("fp32", "bf16"),
+            "eval_order": ("length", "dataset"), "pad_to": ("batch", "max_len"), "splits": ("published", "repaired")}
 _UNHASHED = {"num_threads", "probes"}
 # Settings added after results existed, whose default is the earlier behaviour: at the default they stay out
 # of the hash, so adding an option never orphans finished runs (resume and diagnose still find them).
-_HASHED_WHEN_SET = {"precision": "fp32", "vectors": "default"}
+_HASHED_WHEN_SET = {"precision": "fp32", "vectors": "default",
+                    "eval_order": "length", "pad_to": "batch", "splits": "published"}
 
 
 def _profile_text(name: str) -> str:
@@ -107,7 +125,28 @@ def load_profile(name: str) -> dict[str, Any]:
         if not isinstance(data[section], dict):
             raise RatbenchError(f"The profile {name}: `{section}` must be a mapping, got "
                                 f"{type(data[section]).__name__}.")
+    base = data.get("extends")
+    if base:
+        if base == name:
+            raise RatbenchError(f"The profile {name} extends itself.")
+        data = _merged(load_profile(str(base)), data)
     return data
+
+
+def _merged(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """`extends: <profile>`: the base profile's settings, overridden key by key by this one's."""
+    out = {**base, **{k: v for k, v in own.items() if k not in ("defaults", "datasets", "methods")}}
+    out["defaults"] = {**base["defaults"], **own["defaults"]}
+    out["datasets"] = {d: {**(base["datasets"].get(d) or {}), **(own["datasets"].get(d) or {})}
+                       for d in {**base["datasets"], **own["datasets"]}}
+    methods = {}
+    for m in {**base["methods"], **own["methods"]}:
+        b, o = base["methods"].get(m) or {}, own["methods"].get(m) or {}
+        bd, od = b.get("datasets") or {}, o.get("datasets") or {}
+        methods[m] = {"defaults": {**(b.get("defaults") or {}), **(o.get("defaults") or {})},
+                      "datasets": {d: {**(bd.get(d) or {}), **(od.get(d) or {})} for d in {**bd, **od}}}
+    out["methods"] = methods
+    return out
 
 
 def list_profiles() -> list[tuple[str, str]]:
@@ -245,6 +284,13 @@ def validate(cfg: RunConfig) -> None:
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+def config_of(settings: dict[str, Any]) -> RunConfig:
+    """A RunConfig from a record's `config` (settings this ratbench does not know are ignored; new ones default)."""
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    cfg = {k: v for k, v in settings.items() if k in fields and k != "method_params"}
+    return RunConfig(**cfg, method_params=dict(settings.get("method_params") or {}))
 
 
 def config_hash(cfg: RunConfig, method: str, dataset: str) -> str:

@@ -130,3 +130,34 @@ def test_two_seeds_have_enough_power_for_a_sparsity_drift():
     assert cell.status == "regression" and cell.p_value < 1e-6
     cell = compare(frame(14.9, 1.6), frame(16.9, 0.4), tol).cells[0]
     assert cell.status == "within-spread" and cell.p_value == pytest.approx(0.0863, abs=1e-3)
+
+
+def _runs_csv(folder: Path, rows: list[tuple[str, int, float]], env: str = "e1", config_hash: str = "h1") -> Path:
+    """A summary.csv with its per-seed runs.csv beside it (method, seed, F1)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = pd.DataFrame([{"dataset": "synth-appearance", "method": m, "seed": s, "config_hash": config_hash,
+                          "status": "finished", "env": env, "metric": "F1", "value": v} for m, s, v in rows])
+    runs.to_csv(folder / "runs.csv", index=False)
+    summary = runs.groupby(["dataset", "method", "metric"])["value"].agg(mean="mean", std="std", n="count")
+    summary.reset_index().assign(config_hash=config_hash).to_csv(folder / "summary.csv", index=False)
+    return folder
+
+
+def test_same_environment_compares_each_seed_exactly(tmp_path):
+    base = _runs_csv(tmp_path / "base", [("rnp", 1, 70.0), ("rnp", 2, 74.0)])
+    same = _runs_csv(tmp_path / "same", [("rnp", 1, 70.0), ("rnp", 2, 74.0)])
+    # 0.5 points lower on one seed: far inside any statistical tolerance, but a change on the same machine
+    drop = _runs_csv(tmp_path / "drop", [("rnp", 1, 69.5), ("rnp", 2, 74.0)])
+    elsewhere = _runs_csv(tmp_path / "elsewhere", [("rnp", 1, 69.5), ("rnp", 2, 74.0)], env="e2")
+    args = ["check", "--baseline", str(base), "--tolerance", "f1=5", "--format", "json", "--results"]
+    r = CliRunner().invoke(app, [*args, str(same)])
+    cell = json.loads(r.output)["cells"][0]
+    assert r.exit_code == 0 and cell["mode"] == "exact" and cell["worst_seed_delta"] == 0.0
+    r = CliRunner().invoke(app, [*args, str(drop)])
+    cell = json.loads(r.output)["cells"][0]
+    assert r.exit_code == 3 and cell["mode"] == "exact" and cell["worst_seed_delta"] == pytest.approx(0.5)
+    r = CliRunner().invoke(app, [*args, str(elsewhere)])  # another CPU: the statistical rule, a 0.25 mean drop holds
+    cell = json.loads(r.output)["cells"][0]
+    assert r.exit_code == 0 and cell["mode"] == "statistical"
+    r = CliRunner().invoke(app, [*args, str(drop), "--no-exact"])
+    assert r.exit_code == 0 and json.loads(r.output)["cells"][0]["mode"] == "statistical"

@@ -133,3 +133,42 @@ def test_post_hoc_rows_show_no_accuracy_and_rows_follow_table_1(results):
     assert attention[3].strip() == "–"  # Acc column: not applicable
     summary = pd.read_csv(results / "summary.csv")
     assert not ((summary.method == "attention") & (summary.metric == "Acc")).any()
+
+
+def _v2(root: Path, method: str, seed: int, metrics: dict, published_rule: dict, leak: str | None = None) -> None:
+    """A schema-2 record with both selection rules' metrics (and optionally a label leak)."""
+    rec = {"schema_version": 2, "status": "finished", "dataset": "beer-appearance", "method": method, "seed": seed,
+           "profile": "quick", "config": {}, "config_hash": f"{method}00000", "device": "cpu",
+           "seeds_requested": [1, 2], "versions": {"ratbench": "0.1.0", "torch": "2.13.0"}, "metrics": metrics,
+           "selections": {"dev_acc_matched_s": {"epoch": 3, "how": "dev_acc_matched_s", "metrics": metrics},
+                          "dev_acc": {"epoch": 1, "how": "dev_acc", "metrics": published_rule}},
+           "curves": []}
+    if leak:
+        rec["label_leak"] = leak
+    p = root / "runs" / "beer-appearance" / method / f"seed{seed}-{method}00000.json"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(rec))
+
+
+def test_selection_rule_is_chosen_and_named_and_label_leaks_are_never_best(tmp_path):
+    for seed in (1, 2):
+        _v2(tmp_path, "rnp", seed, _m(60.0 + seed), _m(50.0 + seed))
+        # DMR choosing its generator with the gold label: the best F1 and Acc, but it used the test labels
+        _v2(tmp_path, "dmr", seed, {**_m(90.0), "Acc": 99.0}, _m(88.0), leak="select_by=gold: gold label")
+    _run("--results", str(tmp_path))
+    table = (tmp_path / "table.md").read_text()
+    assert "dev S is within the tolerance of the target (ratbench's rule)" in table
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
+    assert "**" not in rows["dmr ‡"] and "**61.5 (0.7)**" in rows["rnp"]  # F1 mean of 61, 62 is the best
+    assert "‡: label-leaking, never marked best (dmr: select_by=gold: gold label)" in table
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    f1 = summary[(summary.method == "rnp") & (summary.metric == "F1")].iloc[0]
+    assert f1["mean"] == pytest.approx(61.5)
+    _run("--results", str(tmp_path), "--out", str(tmp_path / "published"), "--selection", "dev_acc")
+    table = (tmp_path / "published" / "table.md").read_text()
+    assert "the epoch of best dev accuracy (the published rule)" in table
+    f1 = pd.read_csv(tmp_path / "published" / "summary.csv")
+    f1 = f1[(f1.method == "rnp") & (f1.metric == "F1")].iloc[0]
+    assert f1["mean"] == pytest.approx(51.5)
+    r = CliRunner().invoke(app, ["report", "--results", str(tmp_path), "--selection", "test_f1"])
+    assert r.exit_code == 1 and "Unknown --selection" in r.output

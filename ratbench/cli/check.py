@@ -14,7 +14,7 @@ from ratbench.data.catalog import expand_datasets
 from ratbench.errors import RatbenchError
 from ratbench.methods.catalog import expand_methods
 from ratbench.paths import results_root
-from ratbench.results.check import DEFAULT_TOLERANCE, compare, parse_tolerance, read_summary, render
+from ratbench.results.check import DEFAULT_TOLERANCE, compare, parse_tolerance, read_runs, read_summary, render
 
 app = typer.Typer(add_completion=False)
 
@@ -32,12 +32,25 @@ def check_cmd(
         "--datasets", help="Compare only these datasets/groups (e.g. a CI job that trains one aspect).")] = None,
     methods: Annotated[str | None, typer.Option("--methods", help="Compare only these methods.")] = None,
     results: ResultsOpt = None,
+    exact: Annotated[bool, typer.Option(
+        "--exact/--no-exact", help="Compare per seed, bit for bit, where both sides ran the same configuration "
+                                   "and environment (runs.csv beside each summary.csv).")] = True,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
-    """Compare per dataset x method x metric. A cell is a regression when it is worse than the baseline
-    by more than its tolerance AND the seeds do not explain the gap (z-test of the difference of seed
-    means, standard error from both sides' seed stds, p < alpha; one-sided for Acc/P/R/F1, two-sided
-    for S; tolerance alone with fewer than 2 seeds).
+    """Compare per dataset x method x metric, by one of two rules per cell.
+
+    Exact (the same configuration, seeds and environment on both sides: device, CPU model and vector
+    instructions, torch, CUDA, threads; training is bitwise reproducible there): any per-seed value that got
+    worse is a regression. Measured on the quick gate (RNP and VER on synth-appearance, seeds 1-2, 2-core
+    CPU): no false alarm in GATE_RERUNS unchanged reruns, and an RNP that lost GATE_EXACT_DROP F1 points
+    fails.
+
+    Statistical (anything else, e.g. another CPU): a cell is a regression when it is worse than the baseline
+    by more than its tolerance AND the seeds do not explain the gap (z-test of the difference of seed means,
+    standard error from both sides' seed stds, p < alpha; one-sided for Acc/P/R/F1, two-sided for S;
+    tolerance alone with fewer than 2 seeds). Its detection limit depends on the seeds' spread:
+    GATE_STAT_LIMIT.
+
     Exit 0: all hold; 3: a regression; 1: the files do not match up (missing cells are listed)."""
     if fmt not in ("table", "json"):
         raise RatbenchError(f"Unknown --format {fmt!r}; use table or json.")
@@ -53,7 +66,9 @@ def check_cmd(
     if methods:
         keep = expand_methods(methods)
         base, cur = base[base["method"].isin(keep)], cur[cur["method"].isin(keep)]
-    result = compare(base, cur, tol, alpha)
+    base_runs = read_runs(base_path) if exact else None
+    cur_runs = read_runs(cur_path) if exact else None
+    result = compare(base, cur, tol, alpha, base_runs, cur_runs)
     if fmt == "json":
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ratbench.cli.common import ResultsOpt, parse_name_list
+from ratbench.config import PRIMARY_SELECTION
 from ratbench.results.report import build_report
 
 app = typer.Typer(add_completion=False)
@@ -21,6 +22,10 @@ def report_cmd(
     baseline: Annotated[str | None, typer.Option("--baseline", help="Paired tests against this method.")] = None,
     published: Annotated[bool, typer.Option("--published", help="Show the papers' numbers and deltas.")] = False,
     metrics: Annotated[str, typer.Option("--metrics", help="Table columns.")] = "S,Acc,P,R,F1",
+    selection: Annotated[str, typer.Option(
+        "--selection", help="Which model-selection rule's epoch to report: dev_acc_matched_s (ratbench's, best dev "
+                            "accuracy among epochs near the sparsity target) or dev_acc (the published rule). "
+                            "Every run records both.")] = PRIMARY_SELECTION,
 ) -> None:
     """Aggregate RunRecords into summary.csv, runs.csv and table.md (table.tex with --format tex)."""
-    build_report(results, out, parse_name_list(fmt), baseline, published, parse_name_list(metrics))
+    build_report(results, out, parse_name_list(fmt), baseline, published, parse_name_list(metrics), selection)

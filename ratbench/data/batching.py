@@ -40,9 +40,12 @@ def _to(array: np.ndarray, device: torch.device | str) -> torch.Tensor:
     return tensor
 
 
-def make_batch(split: Split, index: np.ndarray, device: torch.device | str = "cpu") -> Batch:
+def make_batch(split: Split, index: np.ndarray, device: torch.device | str = "cpu", width: int | None = None) -> Batch:
+    """The examples `index` padded to their own longest one, or to `width` (the published code pads every review
+    to 256: `pad_to=max_len`)."""
     lengths = split.lengths[index]
-    width = max(int(lengths.max()) if len(index) else 1, 1)
+    longest = max(int(lengths.max()) if len(index) else 1, 1)
+    width = longest if width is None else max(width, longest)
     ids, valid = padded_view(split, index, split.ids, width)
     gold = None
     if split.gold is not None:
@@ -80,7 +83,14 @@ def train_batches(
     return [batches[i] for i in perm]
 
 
-def eval_batches(split: Split, batch_size: int, device: torch.device | str = "cpu") -> list[Batch]:
-    """Fixed, length-sorted batches built once and reused every epoch."""
-    order = np.argsort(split.lengths, kind="stable")
-    return [make_batch(split, order[i : i + batch_size], device) for i in range(0, len(order), batch_size)]
+def eval_batches(split: Split, batch_size: int, device: torch.device | str = "cpu", order: str = "length",
+                 width: int | None = None) -> list[Batch]:
+    """Fixed batches built once and reused every epoch: length-sorted (least padding), or in file order
+    (`order="dataset"`, as the published evaluation loops; sampled selections then see the same batches)."""
+    if order == "length":
+        index = np.argsort(split.lengths, kind="stable")
+    elif order == "dataset":
+        index = np.arange(len(split))
+    else:
+        raise ValueError(f"eval order must be length or dataset, got {order!r}")
+    return [make_batch(split, index[i : i + batch_size], device, width) for i in range(0, len(index), batch_size)]

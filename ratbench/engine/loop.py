@@ -24,7 +24,7 @@ from ratbench.engine.calibration import SparsityCalibrator
 from ratbench.engine.callbacks import Callback, CallbackList
 from ratbench.engine.evaluation import EVAL_BATCH, eval_generator, evaluate, faithfulness, full_text_accuracy
 from ratbench.engine.runtime import limit_split, seed_everything
-from ratbench.engine.selection import Candidate, ModelSelector
+from ratbench.engine.selection import PRIMARY_RULE, RULES, Candidate, ModelSelector
 from ratbench.methods.base import Method
 from ratbench.models.state import load_trainable_state, trainable_state
 
@@ -32,10 +32,14 @@ from ratbench.models.state import load_trainable_state, trainable_state
 @dataclass
 class RunResult:
     curves: list[dict[str, Any]] = field(default_factory=list)
-    selected_epoch: int = 0
-    metrics: dict[str, Any] = field(default_factory=dict)
-    selection: str = "dev_acc"
+    selected_epoch: int = 0  # under the configured selection rule
+    metrics: dict[str, Any] = field(default_factory=dict)  # of that epoch
+    selection: str = PRIMARY_RULE
     final_alpha: float = 0.0
+    # every selection rule's epoch and metrics ({rule: {"epoch", "how", "metrics"}}), so a report can show either
+    selections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the selected model evaluated under a method's alternative evaluation rules ({name: metrics}, e.g. DMR's)
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Engine:
@@ -61,8 +65,10 @@ class Engine:
         seed_everything(seed)
         self.model = method.build_model(torch.from_numpy(corpus.vectors)).to(device)
         self.optimizers = method.build_optimizers(self.model)
-        self.dev_batches = eval_batches(self.dev, EVAL_BATCH, device)
-        self.test_batches = eval_batches(self.test, EVAL_BATCH, device)
+        # the published code pads every review to max_len; ratbench pads a batch to its longest review
+        self.width = config.max_len if config.pad_to == "max_len" else None
+        self.dev_batches = eval_batches(self.dev, EVAL_BATCH, device, config.eval_order, self.width)
+        self.test_batches = eval_batches(self.test, EVAL_BATCH, device, config.eval_order, self.width)
         # post-hoc explainers select at a fixed (matched) sparsity: nothing to calibrate or filter on
         calibrate = config.calibrate == "dev" and not method.post_hoc
         self.selector = ModelSelector(config.target_sparsity, config.selection_tolerance, restrict=calibrate)
@@ -114,10 +120,8 @@ class Engine:
                 self.method.alpha = self.calibrator.update(self.method.alpha, dev["S"])  # dev only, never test
                 self.method.on_epoch_end(epoch, self.optimizers)
                 self.callbacks.on_epoch_end(self, row)
-            chosen, result.selection = self.selector.chosen()
-            result.selected_epoch = chosen.epoch
             result.final_alpha = self.method.alpha
-            result.metrics = self._final_metrics(chosen)
+            self._select(result)
             self.callbacks.on_fit_end(self, result)
             return result
 
@@ -129,7 +133,7 @@ class Engine:
 
     def _epoch_batches(self, rng: np.random.Generator) -> Iterator[Batch]:
         for index in self._batch_indices(rng):
-            yield make_batch(self.train, index, self.device)
+            yield make_batch(self.train, index, self.device, self.width)
 
     def _batch_indices(self, rng: np.random.Generator) -> list[np.ndarray]:
         return train_batches(self.train, self.config.batch_size, rng, bucketed=self.config.batching == "bucketed")
@@ -139,7 +143,7 @@ class Engine:
         batches = self._batch_indices(rng)
         totals = {"loss": 0.0, "correct": 0.0, "selected": 0.0, "tokens": 0.0, "selected_ref": 0.0, "n": 0}
         for i, index in enumerate(batches):
-            batch = make_batch(self.train, index, self.device)
+            batch = make_batch(self.train, index, self.device, self.width)
             self.callbacks.before_step(self, batch)
             stats = self.method.train_step(self.model, batch, self.optimizers)
             totals["loss"] += stats["loss"] * len(batch)
@@ -154,6 +158,24 @@ class Engine:
         dev = self.evaluate(self.dev_batches, gold=False, explain=explain)
         test = self.evaluate(self.test_batches, gold=True, explain=explain)
         return dev, test
+
+    def _select(self, result: RunResult) -> None:
+        """Every rule's selected epoch with its final metrics; the model ends with the configured rule's weights
+        (what the checkpoint holds), evaluated under the method's alternative rules too."""
+        primary = PRIMARY_RULE
+        by_epoch: dict[int, dict[str, Any]] = {}
+        for rule in sorted(RULES, key=lambda r: r != primary):  # the configured rule last, so its weights stay
+            chosen, how = self.selector.chosen(rule)
+            if chosen.epoch not in by_epoch:
+                by_epoch[chosen.epoch] = self._final_metrics(chosen)
+            result.selections[rule] = {"epoch": chosen.epoch, "how": how, "metrics": by_epoch[chosen.epoch]}
+        chosen, result.selection = self.selector.chosen(primary)
+        load_trainable_state(self.model, chosen.state)
+        result.selected_epoch = chosen.epoch
+        result.metrics = result.selections[primary]["metrics"]
+        for name, params in self.method.evaluation_variants().items():
+            with self.method.using(params):
+                result.variants[name] = self.evaluate(self.test_batches, gold=True)
 
     def _final_metrics(self, chosen: Candidate) -> dict[str, Any]:
         """Test metrics of the selected epoch, its faithfulness, and its dev numbers."""

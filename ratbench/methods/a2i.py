@@ -98,9 +98,9 @@ class A2I(Method):
                 att_cls = nn.functional.cross_entropy(model.predict(emb, z_a, batch.mask, batch.lengths), flipped)
                 att_loss = (c.cls_weight * att_cls
                             + float(self.params["gamma_sparsity"]) * c.lambda_sparsity
-                            * sparsity_loss(z_a, batch.mask, self.alpha)
+                            * sparsity_loss(z_a, batch.mask, self.alpha, c.pad_to == "max_len")
                             + float(self.params["gamma_continuity"]) * c.lambda_continuity
-                            * continuity_loss(z_a, batch.mask, c.max_len))
+                            * continuity_loss(z_a, batch.mask, c.max_len, c.pad_to == "max_len"))
                 self.backward_step(att_loss, [attacker_opt])
             finally:
                 for m in frozen:

@@ -7,6 +7,7 @@ methods override where they differ (`predictor_mask`, `extra_losses`), or replac
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -31,18 +32,25 @@ def capped_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
     return ce.clamp(max=CHANCE_CE).mean()
 
 
-def sparsity_loss(z: torch.Tensor, mask: torch.Tensor, alpha: float) -> torch.Tensor:
-    """|sum(z*p)/sum(p) - alpha|, pooled over the batch (methods.md §1); padding never counts."""
-    return ((z * mask).sum() / mask.sum().clamp_min(1.0) - alpha).abs()
+def sparsity_loss(z: torch.Tensor, mask: torch.Tensor, alpha: float, count_padding: bool = False) -> torch.Tensor:
+    """|sum(z*p)/sum(p) - alpha|, pooled over the batch (docs/methods.md#shared-pipeline); padding never counts.
+
+    `count_padding` is the published code's form, |sum(z)/sum(p) - alpha|: selections at the padding positions
+    of the (256-wide) batch count in the numerator."""
+    selected = z.sum() if count_padding else (z * mask).sum()
+    return (selected / mask.sum().clamp_min(1.0) - alpha).abs()
 
 
-def continuity_loss(z: torch.Tensor, mask: torch.Tensor, max_len: int) -> torch.Tensor:
-    """Mean |z_t - z_{t-1}| over real adjacent pairs, divided by B*(max_len-1).
+def continuity_loss(z: torch.Tensor, mask: torch.Tensor, max_len: int, count_padding: bool = False) -> torch.Tensor:
+    """Sum of |z_t - z_{t-1}| over real adjacent pairs, divided by B*(max_len-1).
 
-    The reference averages over all B x 255 pairs, padding included (quirk A3). Keeping its denominator keeps
-    lambda_continuity's published scale although batches here are padded only to their own length; the
-    numerator counts real pairs only, so selections at padding never pay or earn continuity.
+    The published code averages over all B x (L-1) pairs of its 256-wide batches, padding included. Keeping its
+    denominator keeps lambda_continuity's published scale although batches here are padded only to their own
+    length; the numerator counts real pairs only, so selections at padding never pay or earn continuity.
+    `count_padding` is the published form: every adjacent pair of the batch counts (use with `pad_to=max_len`).
     """
+    if count_padding:
+        return (z[:, 1:] - z[:, :-1]).abs().sum() / (z.shape[0] * max(z.shape[1] - 1, 1))
     zm = z * mask
     pair = mask[:, 1:] * mask[:, :-1]
     diffs = (zm[:, 1:] - zm[:, :-1]).abs() * pair
@@ -77,6 +85,25 @@ class Method:
         self.params = {**self.defaults, **config.method_params}
         self.alpha = config.alpha  # moved by dev calibration between epochs
         self.notes: dict[str, Any] = {}  # method-specific facts the run record keeps (e.g. matched sparsity)
+
+    def evaluation_variants(self) -> dict[str, dict[str, Any]]:
+        """Alternative evaluation rules the engine also applies to the selected model and records beside the
+        main metrics ({name: params}); e.g. DMR's choice of generator by the gold label or the teacher."""
+        return {}
+
+    @contextlib.contextmanager
+    def using(self, params: dict[str, Any]) -> Iterator[None]:
+        """Temporarily evaluate with other method parameters (see `evaluation_variants`)."""
+        saved = dict(self.params)
+        self.params.update(params)
+        try:
+            yield
+        finally:
+            self.params = saved
+
+    def label_leak(self) -> str | None:
+        """Why this run's test numbers use the test labels, or None (report flags such rows, never bolds them)."""
+        return None
 
     # -- lifecycle hooks (no-ops for RNP) -------------------------------------------------------------
     def prepare(self, corpus: Corpus, train: Split, context: dict[str, Any]) -> None:
@@ -124,8 +151,9 @@ class Method:
     def regulariser(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Omega(z) = lambda1 * sparsity + lambda2 * continuity (methods.md §1), the term every method shares."""
         c = self.config
-        return (c.lambda_sparsity * sparsity_loss(z, mask, self.alpha)
-                + c.lambda_continuity * continuity_loss(z, mask, c.max_len))
+        ref = c.pad_to == "max_len"
+        return (c.lambda_sparsity * sparsity_loss(z, mask, self.alpha, ref)
+                + c.lambda_continuity * continuity_loss(z, mask, c.max_len, ref))
 
     def train_step(self, model: nn.Module, batch: Batch, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
         c = self.config
@@ -189,6 +217,16 @@ class Method:
         """Predictor logits when only `keep` (B, L) of the real tokens are visible (comp/suff, probes)."""
         emb = model.embed(batch.ids, batch.mask)
         return model.predict(emb, keep * batch.mask, batch.mask, batch.lengths)
+
+    # whether `predict_pooled_over` applies (a max-pooling predictor over masked word vectors)
+    pools_over_positions: ClassVar[bool] = True
+
+    def predict_pooled_over(self, model: nn.Module, batch: Batch, keep: torch.Tensor) -> torch.Tensor:
+        """Predictor logits reading `keep` with max-pooling restricted to `keep`'s positions: the published gold
+        probe passes the gold mask as the predictor's padding mask (docs/probes.md#gold)."""
+        emb = model.embed(batch.ids, batch.mask)
+        pool = keep * batch.mask
+        return model.predict(emb, pool, pool, batch.lengths)
 
 
 def register_method(info: MethodInfo) -> Callable[[type[Method]], type[Method]]:

@@ -69,6 +69,11 @@ def method_info(name: str) -> MethodInfo:
     return infos[name]
 
 
+def method_info_or_none(name: str) -> MethodInfo | None:
+    """The metadata of a method, or None for a record of a method this ratbench no longer has."""
+    return catalog().get(name)
+
+
 def method_class(name: str) -> type:
     """The method's class (imports its module, and torch)."""
     catalog()

@@ -163,7 +163,9 @@ class DMR(Method):
         "lambda_fm": 0.01,
         "teacher_epochs": 3,
         "cmd_mode": "mean_only",
-        "select_by": "gold",
+        # which class-wise generator scores a test example: the teacher's prediction (default), or the gold
+        # label as the published code does, which leaks the label into every test number (docs/methods.md#dmr)
+        "select_by": "teacher",
     }
 
     def __init__(self, config: RunConfig):
@@ -181,6 +183,16 @@ class DMR(Method):
             + " = the chosen generator's class",
             dev_selection=f"dev accuracy uses the same select_by={self.params['select_by']} rule",
         )
+
+    def evaluation_variants(self) -> dict[str, dict[str, str]]:
+        """The other generator-choice rule, evaluated on the selected model and recorded beside the main one."""
+        other = "gold" if self.params["select_by"] == "teacher" else "teacher"
+        return {f"select_by={other}": {"select_by": other}}
+
+    def label_leak(self) -> str | None:
+        if self.params["select_by"] == "gold":
+            return "select_by=gold: each test example's generator is chosen with its gold label"
+        return None
 
     # -- construction ------------------------------------------------------------------------------
     def build_model(self, vectors: torch.Tensor) -> nn.Module:
@@ -273,6 +285,8 @@ class DMR(Method):
         z = torch.where(pick, zs[1], zs[0])
         soft = torch.where(pick, softs[1], softs[0])
         return z, model.head(model.features(batch, z, choice)), soft
+
+    pools_over_positions = False  # its predictor does not max-pool masked word vectors
 
     def predict_with(self, model: nn.Module, batch: Batch, keep: torch.Tensor) -> torch.Tensor:
         """Predictor logits on the visible tokens with the path indicator of the generator `rationale` would pick,

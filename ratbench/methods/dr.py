@@ -1,4 +1,5 @@
-"""DR (Liu et al., KDD 2023): the predictor learns at the generator's rate times the rationale ratio (§8.2)."""
+"""DR (Liu et al., KDD 2023): the predictor learns at the generator's rate times the rationale ratio
+(docs/methods.md#dr)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from ratbench.methods.base import Method, register_method
 from ratbench.methods.catalog import MethodInfo
 
 
-def predictor_lr(generator_lr: float, z: torch.Tensor, mask: torch.Tensor, floor: float) -> float:
+def predictor_lr(generator_lr: float, z: torch.Tensor, mask: torch.Tensor, floor: float,
+                 count_padding: bool = False) -> float:
     """eta_P = eta_G * max(floor, selected/real), and eta_G when nothing is selected (the reference's rule).
 
-    The reference counts selected padding in the ratio (§0.8); here only real tokens count.
-    """
-    ratio = float(((z.detach() > 0.5).float() * mask).sum() / mask.sum().clamp_min(1.0))
+    The reference counts selected padding in the ratio (`count_padding`, with `pad_to=max_len`); by default
+    only real tokens count."""
+    hard = (z.detach() > 0.5).float()
+    ratio = float((hard if count_padding else hard * mask).sum() / mask.sum().clamp_min(1.0))
     if ratio == 0.0:
         return generator_lr
     return generator_lr * max(floor, ratio)
@@ -42,5 +45,5 @@ class DR(Method):
         for group in optimizers[0].param_groups:
             if group.get("name") == "predictor":
                 lr = self.config.lr / fixed if fixed > 0 else predictor_lr(
-                    self.config.lr, z, batch.mask, float(self.params["lr_floor"]))
+                    self.config.lr, z, batch.mask, float(self.params["lr_floor"]), self.config.pad_to == "max_len")
                 group["lr"] = lr

@@ -231,6 +231,8 @@ class InterRAT(Method):
         pred = model.predict(emb, z, batch.mask, batch.lengths)
         return z, pred, logits.softmax(-1)[..., 1]
 
+    pools_over_positions = False  # its predictor does not max-pool masked word vectors
+
     def predict_with(self, model: nn.Module, batch: Batch, keep: torch.Tensor) -> torch.Tensor:
         """Predictor logits reading only `keep` of the real tokens; pooling divides by the kept count."""
         emb = model.embed(batch.ids, batch.mask)

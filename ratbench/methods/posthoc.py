@@ -160,6 +160,8 @@ class PostHoc(Method):
         self.backward_step(loss, optimizers)
         return step_stats(loss, loss, logits, batch.mask, batch)
 
+    pools_over_positions = False  # its predictor does not max-pool masked word vectors
+
     def predict_with(self, model: nn.Module, batch: Batch, keep: torch.Tensor) -> torch.Tensor:
         return model(batch.ids, batch.mask, batch.lengths, keep)[0]
 

@@ -68,7 +68,12 @@ class VER(Method):
     defaults = {"p_flip": 0.3, "count_mode": "batch_mean"}
 
     def predictor_mask(self, z: torch.Tensor, soft: torch.Tensor, batch: Batch) -> torch.Tensor:
-        perturbed = vicinal_perturbation(z, batch.mask, float(self.params["p_flip"]), str(self.params["count_mode"]))
+        p_flip = float(self.params["p_flip"])
+        if p_flip == 0.0:
+            # no perturbation at all, and no random draws: VER at p = 0 is RNP step for step. (The published
+            # code would still switch on one unselected token per review: k = max(floor(mean deletions), 1).)
+            return z
+        perturbed = vicinal_perturbation(z, batch.mask, p_flip, str(self.params["count_mode"]))
         # Outside real tokens keep the sampled value: the predictor never reads padding anyway.
         perturbed = perturbed + (z.detach() > 0.5).float() * (1.0 - batch.mask)
         return straight_through(perturbed, soft)

@@ -1,10 +1,10 @@
-"""The trained predictor fed the human rationale (VER paper Figures 3 and 10; methods.md §12.6 items 2-3).
+"""The trained predictor fed the human rationale (VER paper Figures 3 and 10; docs/probes.md#gold).
 
 For each run's selected model, on the annotated test set: accuracy and median (and mean) cross-entropy of the
-predictor reading (a) the gold rationale, (b) the model's own rationale, (c) the full text. ratbench feeds
-e*g and pools over the real tokens, exactly as the predictor reads its own rationale in training; the
-reference passes g as the pooling mask instead (pooling over gold positions only), which the predictor never
-saw in training.
+predictor reading (a) the gold rationale, (b) the model's own rationale, (c) the full text. Two definitions of
+(a), both reported: `gold` (ratbench) feeds e*g and max-pools over all real tokens, exactly as the predictor
+reads its own rationale in training; `gold_pooled` (the VER paper's definition, and its code) passes g as the
+pooling mask as well, so only gold positions are pooled, an input the predictor never saw in training.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from ratbench.probes.base import Probe, ProbeContext, ProbeRun, register_probe
 from ratbench.probes.catalog import ProbeInfo
 from ratbench.probes.plotting import figure, save
 
-INPUTS = ("gold", "own", "full")
+INPUTS = ("gold", "gold_pooled", "own", "full")
+LABELS = {"gold": "gold (pool over all tokens)", "gold_pooled": "gold (pool over gold: paper)",
+          "own": "own rationale", "full": "full text"}
 
 
 def input_scores(method: Any, model: Any, batches: list, eval_seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -34,10 +36,12 @@ def input_scores(method: Any, model: Any, batches: list, eval_seed: int) -> dict
             z, own_logits, _ = method.rationale(model, batch, gen)
             logits = {"own": own_logits, "gold": method.predict_with(model, batch, batch.gold),
                       "full": method.predict_with(model, batch, torch.ones_like(batch.mask))}
+            if method.pools_over_positions:
+                logits["gold_pooled"] = method.predict_pooled_over(model, batch, batch.gold)
             for k, lg in logits.items():
                 ce = torch.nn.functional.cross_entropy(lg, batch.labels, reduction="none")
                 out[k].append(((lg.argmax(-1) == batch.labels).float().cpu().numpy(), ce.cpu().numpy()))
-    return {k: (np.concatenate([a for a, _ in v]), np.concatenate([c for _, c in v])) for k, v in out.items()}
+    return {k: (np.concatenate([a for a, _ in v]), np.concatenate([c for _, c in v])) for k, v in out.items() if v}
 
 
 INFO = ProbeInfo(
@@ -78,15 +82,17 @@ class GoldProbe(Probe):
             sub = summary[summary["dataset"] == d]
             methods = list(dict.fromkeys(sub["method"]))
             x = np.arange(len(methods))
+            width = 0.8 / len(INPUTS)
             for j, inp in enumerate(INPUTS):
                 s = sub[sub["input"] == inp].set_index("method").reindex(methods)
-                axes[i][0].bar(x + (j - 1) * 0.27, s["acc"], 0.27, yerr=s["acc_std"].fillna(0), label=inp)
-                axes[i][1].bar(x + (j - 1) * 0.27, s["median_ce"], 0.27, label=inp)
+                left = x + (j - (len(INPUTS) - 1) / 2) * width
+                axes[i][0].bar(left, s["acc"], width, yerr=s["acc_std"].fillna(0), label=LABELS[inp])
+                axes[i][1].bar(left, s["median_ce"], width, label=LABELS[inp])
             for ax, ylabel in zip(axes[i], ["test accuracy (%)", "median cross-entropy"]):
                 ax.set_xticks(x, methods)
                 ax.set_xlabel("method")
                 ax.set_ylabel(ylabel)
                 ax.set_title(f"{d}: {ylabel}", fontsize=10)
                 ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
-                ax.legend(title="predictor input", fontsize=7, ncol=3, loc="upper center")
+                ax.legend(title="predictor input", fontsize=7, ncol=2, loc="upper center")
         save(fig, png, caption)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ratbench.config import PRIMARY_SELECTION as PRIMARY_RULE
 from ratbench.errors import RatbenchError
-from ratbench.results.record import RunRecord, SchemaError, load_record
+from ratbench.results.record import RunRecord, SchemaError, environment, load_record
 
 MAIN_METRICS = ["S", "Acc", "P", "R", "F1"]
 
@@ -75,7 +76,15 @@ def _labels(records: list[RunRecord]) -> dict[tuple[str, str, str], str]:
     }
 
 
-def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
+def metrics_under(record: RunRecord, selection: str) -> dict | None:
+    """The record's test metrics at the epoch `selection` chose (None: the record predates that rule)."""
+    if selection == PRIMARY_RULE:
+        return record.metrics
+    chosen = (record.selections or {}).get(selection)
+    return chosen["metrics"] if chosen else None
+
+
+def runs_frame(records: list[RunRecord], selection: str = PRIMARY_RULE) -> pd.DataFrame:
     labels = _labels(records)
     rows = []
     for r in records:
@@ -83,12 +92,14 @@ def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
             "dataset": r.dataset, "method": r.method,
             "row": labels[(r.dataset, r.method, r.config_hash)],
             "seed": int(r.seed), "config_hash": r.config_hash, "profile": r.profile,
-            "status": r.status, "device": r.device,
+            "status": r.status, "device": r.device, "env": environment(r),
             "n_expected": len(r.seeds_requested or []) or None,
         }
-        metrics = r.metrics or {}
+        metrics = (metrics_under(r, selection) if r.status == "finished" else None) or {}
         if r.status != "finished" or not metrics:
-            rows.append({**base, "metric": None, "value": None, "error": r.error})
+            error = r.error if r.status != "finished" else f"no {selection} selection recorded (retrain the run)"
+            rows.append({**base, "status": r.status if r.status != "finished" else "failed", "metric": None,
+                         "value": None, "error": error})
             continue
         for k, v in metrics.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):

@@ -1,7 +1,12 @@
-"""`ratbench check`: a regression gate comparing a current summary.csv with a committed baseline.
+"""`ratbench check`: a regression gate comparing current results with a committed baseline.
 
-The rule (also in the command's help): a cell regresses when it is worse than the baseline by more than
-its tolerance AND the seeds do not explain the gap: a z-test of the difference of the two seed means, with
+Two rules, chosen per cell (docs/decisions/0006-regression-gate.md):
+- **exact**, when both sides ran the same configuration, seeds and environment (device, CPU model and vector
+  instructions, torch, CUDA, thread count; `runs.csv` beside each summary.csv carries the fingerprint):
+  training is bitwise reproducible there, so any per-seed value that got worse (beyond 1e-6) is a regression.
+- **statistical** otherwise (another machine takes another trajectory from the same seed): a cell regresses
+  when it is worse than the baseline by more than its tolerance AND the seeds do not explain the gap: a
+  z-test of the difference of the two seed means, with
 the standard error from both sides' seed standard deviations and counts, rejects "no change" at `alpha`
 (one-sided for Acc/P/R/F1, where only a drop is bad; two-sided for S, where any drift from the target is).
 Not Welch's t-test: with the two or three seeds a CI job can afford it has one to four degrees of freedom
@@ -41,6 +46,8 @@ class Cell:
     tolerance: float
     p_value: float | None
     status: str  # ok | regression | within-spread | improved
+    mode: str = "statistical"  # or "exact" (same configuration, seeds and environment)
+    worst_seed_delta: float | None = None  # exact mode: the largest per-seed loss (worse is positive)
 
 
 @dataclass
@@ -120,8 +127,44 @@ def _p_value(delta_worse: float, b: pd.Series, c: pd.Series, two_sided: bool) ->
     return float(2 * stats.norm.sf(abs(z))) if two_sided else float(stats.norm.sf(z))
 
 
+EXACT_TOLERANCE = 1e-6  # float noise of a CSV round trip; bitwise-equal runs differ by 0
+
+
+def read_runs(summary_path: Path) -> pd.DataFrame | None:
+    """The per-seed `runs.csv` written beside a summary.csv, if there is one with environment fingerprints."""
+    path = Path(summary_path).with_name("runs.csv")
+    if not path.is_file():
+        return None
+    runs = pd.read_csv(path)
+    return runs if {"env", "seed", "metric", "value", "config_hash"} <= set(runs.columns) else None
+
+
+def _exact(key: tuple[str, str, str], base_runs: pd.DataFrame | None, cur_runs: pd.DataFrame | None,
+           two_sided: bool) -> float | None:
+    """The largest per-seed loss when both sides are comparable bit for bit, else None."""
+    if base_runs is None or cur_runs is None:
+        return None
+    sides = []
+    for runs in (base_runs, cur_runs):
+        rows = runs[(runs["dataset"] == key[0]) & (runs["method"] == key[1]) & (runs["metric"] == key[2])
+                    & (runs["status"] == "finished")]
+        if rows.empty or rows["env"].isna().any() or rows["env"].nunique() != 1 or rows["config_hash"].nunique() != 1:
+            return None
+        sides.append(rows.set_index("seed"))
+    b, c = sides
+    if (set(b.index) != set(c.index) or b["env"].iloc[0] != c["env"].iloc[0]
+            or b["config_hash"].iloc[0] != c["config_hash"].iloc[0]):
+        return None
+    diff = c["value"] - b["value"].reindex(c.index)
+    worse = diff.abs() if two_sided else -diff
+    return float(worse.max())
+
+
 def compare(baseline: pd.DataFrame, current: pd.DataFrame, tolerance: dict[str, float],
-            alpha: float = 0.05) -> CheckResult:
+            alpha: float = 0.05, baseline_runs: pd.DataFrame | None = None,
+            current_runs: pd.DataFrame | None = None) -> CheckResult:
+    """Per cell: the exact rule when the per-seed runs of both sides are comparable bit for bit, else the
+    statistical rule (tolerance and z-test)."""
     key = ["dataset", "method", "metric"]
     base = baseline[baseline["metric"].isin(tolerance)].drop_duplicates(key).set_index(key)
     cur = current[current["metric"].isin(tolerance)].drop_duplicates(key).set_index(key)
@@ -142,17 +185,24 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, tolerance: dict[str, 
         delta = float(c["mean"]) - float(b["mean"])
         two_sided = metric in TWO_SIDED
         worse = abs(delta) if two_sided else -delta
-        p = _p_value(worse, b, c, two_sided)
-        explained = p is not None and p >= alpha
-        if worse > tol:
-            status = "within-spread" if explained else "regression"
-        elif not two_sided and delta > tol and not explained:
-            status = "improved"
+        exact = _exact(k, baseline_runs, current_runs, two_sided)
+        p = None
+        if exact is not None:
+            mode = "exact"
+            status = "regression" if exact > EXACT_TOLERANCE else ("improved" if delta > EXACT_TOLERANCE else "ok")
         else:
-            status = "ok"
+            mode = "statistical"
+            p = _p_value(worse, b, c, two_sided)
+            explained = p is not None and p >= alpha
+            if worse > tol:
+                status = "within-spread" if explained else "regression"
+            elif not two_sided and delta > tol and not explained:
+                status = "improved"
+            else:
+                status = "ok"
         cells.append(Cell(k[0], k[1], metric, float(b["mean"]), float(b["std"]) if pd.notna(b["std"]) else 0.0,
                           int(b["n"]), float(c["mean"]), float(c["std"]) if pd.notna(c["std"]) else 0.0,
-                          int(c["n"]), delta, tol, p, status))
+                          int(c["n"]), delta, tol, p, status, mode, exact))
     return CheckResult(cells, missing, extra, changed)
 
 
@@ -161,12 +211,13 @@ def render(result: CheckResult, console) -> None:
 
     style = {"ok": "green", "regression": "bold red", "within-spread": "yellow", "improved": "cyan"}
     table = Table(title="ratbench check: current vs baseline (mean (std) over seeds)")
-    for col in ("dataset", "method", "metric", "baseline", "current", "Δ", "tol", "p", "status"):
+    for col in ("dataset", "method", "metric", "baseline", "current", "Δ", "rule", "tol", "p", "status"):
         table.add_column(col, justify="right" if col in ("baseline", "current", "Δ", "tol", "p") else "left")
     for c in result.cells:
         table.add_row(
             c.dataset, c.method, c.metric, f"{c.baseline:.1f} ({c.baseline_std:.1f})",
-            f"{c.current:.1f} ({c.current_std:.1f})", f"{c.delta:+.1f}", f"{c.tolerance:g}",
+            f"{c.current:.1f} ({c.current_std:.1f})", f"{c.delta:+.1f}", c.mode,
+            "per seed" if c.mode == "exact" else f"{c.tolerance:g}",
             "–" if c.p_value is None else f"{c.p_value:.3f}", f"[{style[c.status]}]{c.status}[/]",
         )
     console.print(table)

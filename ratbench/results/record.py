@@ -9,6 +9,7 @@ resumed grid, a failed one is retried.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import platform
 import subprocess
@@ -45,6 +46,14 @@ class RunRecord:
     selection: str | None = None  # the model-selection rule that chose the epoch
     final_alpha: float | None = None  # the regulariser's sparsity target after calibration
     metrics: dict[str, Any] = field(default_factory=dict)  # test metrics of the selected epoch (+ dev_acc, dev_S)
+    # every model-selection rule's epoch and metrics: {rule: {"epoch", "how", "metrics"}} (engine/selection.py)
+    selections: dict[str, Any] = field(default_factory=dict)
+    # the selected model under a method's alternative evaluation rules: {name: metrics} (e.g. DMR's select_by)
+    variants: dict[str, Any] = field(default_factory=dict)
+    # how the numbers were made, item by item against the published code (ratbench/protocol.py)
+    protocol: list[dict[str, Any]] = field(default_factory=list)
+    label_leak: str | None = None  # why the test numbers use test labels (the table flags such rows)
+    leakage: dict[str, Any] = field(default_factory=dict)  # overlap of the splits the run used (docs/leakage.md)
     checkpoint: str | None = None  # file name of the saved weights beside the record
     curves: list[dict[str, Any]] = field(default_factory=list)  # one row per epoch (ratbench.metrics.names)
     n_examples: dict[str, int] = field(default_factory=dict)
@@ -68,7 +77,7 @@ class RunRecord:
             value = getattr(self, f.name)
             if f.name == "extra":
                 continue
-            if value is None or (value == {} and f.name in ("method_notes", "n_examples")):
+            if value is None or (value in ({}, []) and f.name in OPTIONAL):
                 continue  # optional fields that do not apply are left out, as in every schema so far
             out[f.name] = value
         return {**out, **self.extra}
@@ -82,16 +91,23 @@ class RunRecord:
                    extra={k: v for k, v in data.items() if k not in known})
 
 
+OPTIONAL = ("method_notes", "n_examples", "selections", "variants", "protocol", "leakage")
+
+
 class SchemaError(ValueError):
     pass
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """Schema 2: curve keys follow the metric vocabulary (`test_S_ref` -> `test_s_ref`, `test_P_ref` ->
-    `test_p_ref`), and the record names its word vectors (v1 runs used the dataset's default)."""
+    `test_p_ref`); the record names its word vectors (v1 runs used the dataset's default); `selections` holds
+    each selection rule's result (v1 recorded only ratbench's matched-sparsity rule, under `metrics`)."""
     renames = {"test_S_ref": "test_s_ref", "test_P_ref": "test_p_ref"}
     data["curves"] = [{renames.get(k, k): v for k, v in row.items()} for row in data.get("curves") or []]
     data.setdefault("vectors", "default")
+    if data.get("status") == "finished" and "selections" not in data:
+        data["selections"] = {"dev_acc_matched_s": {"epoch": data.get("selected_epoch"),
+                                                    "how": data.get("selection"), "metrics": data.get("metrics")}}
     data["schema_version"] = 2
     return data
 
@@ -124,7 +140,20 @@ def _git_sha() -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; elsewhere what `platform` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def versions() -> dict[str, Any]:
+    """Software and the hardware facts that decide whether two runs can be bitwise equal (`ratbench check`
+    compares per seed exactly when they match): CPU model and vector instructions, torch's thread count."""
     import torch  # only a training process asks (report never does)
 
     return {
@@ -133,7 +162,19 @@ def versions() -> dict[str, Any]:
         "python": platform.python_version(),
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "git": _git_sha(),
+        "cpu": f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})",
+        "threads": torch.get_num_threads(),
     }
+
+
+def environment(record: RunRecord) -> str:
+    """A short fingerprint of what makes runs bitwise reproducible: device, CPU, torch, CUDA, threads ("" when
+    the record predates these facts)."""
+    v = record.versions or {}
+    if "cpu" not in v:
+        return ""
+    text = f"{record.device}|{v.get('cpu')}|torch {v.get('torch')}|cuda {v.get('cuda')}|threads {v.get('threads')}"
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def load_record(path: Path) -> RunRecord:

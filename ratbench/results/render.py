@@ -29,8 +29,8 @@ def _row_key(row: str, grp: pd.DataFrame) -> tuple[int, str]:
     return (row_order(method)[0], row)
 
 
-def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame | None,
-               published: bool) -> dict[str, list[dict[str, str]]]:
+def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame | None, published: bool,
+               flagged: dict[tuple[str, str], str] | None = None) -> dict[str, list[dict[str, str]]]:
     """dataset -> rows of formatted cells; best mean per ranked column in bold (the direction comes from the
     metric vocabulary: S is not ranked, sufficiency is lower-is-better), † for p < 0.05."""
     out: dict[str, list[dict[str, str]]] = {}
@@ -38,9 +38,11 @@ def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame
     if p_values is not None and not p_values.empty:
         pv = {(r.dataset, r.row, r.metric): r.p_value for r in p_values.itertuples()}
     for dataset, grp in summary.groupby("dataset", sort=True):
+        leaking = {row for (d, row) in (flagged or {}) if d == dataset}
+        ranked = grp[~grp["row"].isin(leaking)]  # a label-leaking row is never the best of a column
         best = {}
         for m in metrics:
-            vals = grp[grp["metric"] == m]["mean"]
+            vals = ranked[ranked["metric"] == m]["mean"]
             direction = higher_is_better(m)
             if direction is not None and not vals.empty:
                 best[m] = vals.max() if direction else vals.min()
@@ -48,7 +50,7 @@ def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame
         order = sorted(grp["row"].unique(), key=lambda r: _row_key(r, grp))
         for row in order:
             sub = grp[grp["row"] == row]
-            cells = {"method": row}
+            cells = {"method": f"{row} ‡" if row in leaking else row}
             by = sub.set_index("metric")
             n = int(sub["n"].max())
             n_exp = int(sub["n_expected"].max())
