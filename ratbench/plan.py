@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ratbench.config import RunConfig, check_override_keys, config_hash, resolve
-from ratbench.methods.catalog import method_class
+from ratbench.methods.catalog import check_backbone, method_class
 from ratbench.results.record import record_path
 
 
@@ -67,6 +67,7 @@ def plan(
         if params is None:
             params = defaults[method] = dict(method_class(method).defaults)
         cfg = resolve(profile, method, dataset, params, overrides, epochs)
+        check_backbone(method, cfg.backbone)  # before anything trains: a method that cannot run there stops here
         h = config_hash(cfg, method, dataset)
         return [RunSpec(dataset, method, seed, profile, cfg, h, device, str(data_root), str(results), list(seeds),
                         resume) for seed in seeds]

@@ -30,10 +30,11 @@ _ENTRIES = [
       for i, a in enumerate(["Location", "Service", "Cleanliness"])),
     # the synthetic corpus imitates beer, so it keeps beer's prior
     *(DatasetSpec(f"synth-{a}", "synth", f"Synth-{a.title()}", aspect=i, aspect_name=a, vectors="synth",
-                  citation="ratbench built-in synthetic corpus", licence="MIT (generated)", class_prior=BEER_PRIOR)
+                  encoder="local", citation="ratbench built-in synthetic corpus", licence="MIT (generated)",
+                  class_prior=BEER_PRIOR)
       for i, a in enumerate(["appearance", "aroma", "palate"])),
-    DatasetSpec("toy", "toy", "Toy", vectors="toy", citation="ratbench test corpus", licence="MIT (generated)",
-                hidden=True),
+    DatasetSpec("toy", "toy", "Toy", vectors="toy", encoder="local", citation="ratbench test corpus",
+                licence="MIT (generated)", hidden=True),
 ]
 for _spec in _ENTRIES:
     DATASETS.add(_spec.name, _spec)

@@ -96,14 +96,29 @@ def balance(split: TextSplit, seed: int = BALANCE_SEED) -> TextSplit:
     return split.subset(pos + neg, {"balanced_from": len(split.labels)})
 
 
+POSITION_FIELDS = ("gold", "forced", "token_type", "word_index")
+
+
 @dataclass
 class Split:
-    """Token ids of one split, flat; example i is ids[offsets[i]:offsets[i+1]] (already truncated)."""
+    """Token ids of one split, flat; example i is ids[offsets[i]:offsets[i+1]] (already truncated).
+
+    Optional per-position arrays (aligned with `ids`): `gold`; and for sub-word pieces or query tasks `forced`
+    (1 at positions the predictor always reads and that are never selectable: [CLS], [SEP], a query),
+    `token_type` (segment ids) and `word_index` (the word each piece belongs to within its example, -1 for
+    forced positions). Word-level gold (`word_gold`, flat per word with `word_offsets`) lets metrics be
+    reported per word when the ids are sub-word pieces (data/pieces.py).
+    """
 
     ids: np.ndarray  # int64, all examples concatenated
     offsets: np.ndarray  # int64, n + 1
     labels: np.ndarray  # int64
     gold: np.ndarray | None = None  # uint8, aligned with ids (test split only)
+    forced: np.ndarray | None = None  # uint8, aligned with ids
+    token_type: np.ndarray | None = None  # int8, aligned with ids
+    word_index: np.ndarray | None = None  # int32, aligned with ids
+    word_offsets: np.ndarray | None = None  # int64, n + 1, into word_gold
+    word_gold: np.ndarray | None = None  # uint8, one per word
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -112,20 +127,30 @@ class Split:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    @property
+    def word_lengths(self) -> np.ndarray | None:
+        return None if self.word_offsets is None else np.diff(self.word_offsets)
+
     def example(self, i: int) -> np.ndarray:
         return self.ids[self.offsets[i] : self.offsets[i + 1]]
 
     def subset(self, index: np.ndarray) -> Split:
         """A new split with the given examples (used by tests and sub-sampled probes)."""
-        lengths = self.lengths[index]
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        pieces = [self.example(int(i)) for i in index]
-        ids = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
-        gold = None
-        if self.gold is not None:
-            g = [self.gold[self.offsets[i] : self.offsets[i + 1]] for i in index]
-            gold = np.concatenate(g) if g else np.zeros(0, np.uint8)
-        return Split(ids, offsets, self.labels[index].copy(), gold)
+        def gather(values: np.ndarray, offsets: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+            pieces = [values[offsets[i] : offsets[i + 1]] for i in index]
+            lengths = np.diff(offsets)[index]
+            return (np.concatenate(pieces) if pieces else np.zeros(0, dtype),
+                    np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
+        ids, offsets = gather(self.ids, self.offsets, np.int64)
+        arrays = {f: gather(getattr(self, f), self.offsets, getattr(self, f).dtype.type)[0]
+                  for f in POSITION_FIELDS if getattr(self, f) is not None}
+        if self.word_offsets is not None:
+            words = self.word_gold if self.word_gold is not None else np.zeros(int(self.word_offsets[-1]), np.uint8)
+            kept, arrays["word_offsets"] = gather(words, self.word_offsets, np.uint8)
+            if self.word_gold is not None:
+                arrays["word_gold"] = kept
+        return Split(ids, offsets, self.labels[index].copy(), **arrays)
 
 
 @dataclass
@@ -143,6 +168,8 @@ class Corpus:
     label_names: list[str] = field(default_factory=lambda: ["0", "1"])
     splits: str = "published"  # or "repaired" (docs/leakage.md)
     leakage: dict[str, Any] = field(default_factory=dict)  # the splits' overlap audit (prepare.leakage_facts)
+    encoder: str = ""  # transformer backbone: the encoder whose tokenizer made the pieces (data/pieces.py)
+    pieces: dict[str, Any] = field(default_factory=dict)  # per split: what tokenisation and truncation did
 
     @property
     def dim(self) -> int:

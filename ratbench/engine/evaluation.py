@@ -15,6 +15,28 @@ from ratbench.metrics import AOPC_BINS, Accuracy, TokenOverlap, aopc, auprc, iou
 EVAL_BATCH = 256
 
 
+def to_words(values: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Piece-level values (B, L) -> word-level (B, W): each word takes the maximum over its pieces (a word is
+    selected if any of its pieces is). Positions outside words (specials, query, padding) are dropped."""
+    width = batch.word_mask.shape[1]
+    index = torch.where(batch.word_index < 0, torch.full_like(batch.word_index, width), batch.word_index)
+    out = torch.zeros(values.shape[0], width + 1, dtype=values.dtype, device=values.device)
+    return out.scatter_reduce(1, index, values, "amax", include_self=True)[:, :width]
+
+
+def _levels(z: torch.Tensor, batch: Batch, gold: bool) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """(suffix, selection, gold, mask) per level the metrics are reported at: words ("" suffix) and pieces
+    ("_subword") when the batch holds sub-word pieces, else the tokens themselves."""
+    mask = batch.mask.cpu().numpy()
+    g = batch.gold.cpu().numpy() if (gold and batch.gold is not None) else np.zeros_like(mask)
+    if batch.word_index is None:
+        return [("", z.float().cpu().numpy(), g, mask)]
+    words = to_words(z.float() * batch.mask, batch).cpu().numpy()
+    wmask = batch.word_mask.cpu().numpy()
+    wg = batch.word_gold.cpu().numpy() if (gold and batch.word_gold is not None) else np.zeros_like(wmask)
+    return [("", words, wg, wmask), ("_subword", z.float().cpu().numpy(), g, mask)]
+
+
 def eval_generator(device: torch.device, seed: int) -> torch.Generator:
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
@@ -39,7 +61,8 @@ def evaluate(method: Any, model: torch.nn.Module, batches: list[Batch], gold: bo
     only the classification is computed and rationale metrics are NaN (costly post-hoc explainers)."""
     model.eval()
     post_hoc = method.post_hoc
-    acc, rat_acc, overlap = Accuracy(), Accuracy(), TokenOverlap()
+    acc, rat_acc = Accuracy(), Accuracy()
+    overlaps: dict[str, TokenOverlap] = {}
     for batch in batches:
         if explain:
             z, logits, _ = method.rationale(model, batch, generator)
@@ -50,17 +73,25 @@ def evaluate(method: Any, model: torch.nn.Module, batches: list[Batch], gold: bo
             on_rationale = method.predict_with(model, batch, z)
             rat_acc.update(on_rationale.argmax(-1).cpu().numpy(), batch.labels.cpu().numpy())
         if z is not None:
-            mask = batch.mask.cpu().numpy()
-            g = batch.gold.cpu().numpy() if (gold and batch.gold is not None) else np.zeros_like(mask)
-            overlap.update(z.float().cpu().numpy(), g, mask)
+            for suffix, sel, g, mask in _levels(z, batch, gold):
+                overlaps.setdefault(suffix, TokenOverlap()).update(sel, g, mask)
     out = {"Acc": acc.compute()}
-    ov = overlap.compute() if explain else dict.fromkeys(TokenOverlap.KEYS, float("nan"))
-    out["S"] = ov["S"]
-    out["s_ref"] = ov["S_ref"]
-    if gold:
-        out.update(P=ov["P"], R=ov["R"], F1=ov["F1"], p_ref=ov["P_ref"])
-        out.update(p_macro=ov["P_macro"], r_macro=ov["R_macro"], f1_macro=ov["F1_macro"])
-        out.update(p_random=ov["P_random"], r_random=ov["R_random"], f1_random=ov["F1_random"])
+    # the published code's S and P count selected padding, at the level of its tensors (tokens, or pieces)
+    ref = overlaps.get("_subword", overlaps.get(""))
+    for suffix in overlaps or {"": None}:
+        ov = overlaps[suffix].compute() if explain and overlaps else dict.fromkeys(TokenOverlap.KEYS, float("nan"))
+        ref_ov = ref.compute() if explain and ref is not None else dict.fromkeys(TokenOverlap.KEYS, float("nan"))
+        out[f"S{suffix}"] = ov["S"]
+        if not suffix:
+            out["s_ref"] = ref_ov["S_ref"]
+        if gold:
+            out.update({f"P{suffix}": ov["P"], f"R{suffix}": ov["R"], f"F1{suffix}": ov["F1"]})
+            if not suffix:
+                out["p_ref"] = ref_ov["P_ref"]
+            out.update({f"p_macro{suffix}": ov["P_macro"], f"r_macro{suffix}": ov["R_macro"],
+                        f"f1_macro{suffix}": ov["F1_macro"]})
+            out.update({f"p_random{suffix}": ov["P_random"], f"r_random{suffix}": ov["R_random"],
+                        f"f1_random{suffix}": ov["F1_random"]})
     if post_hoc and explain:
         out["rationale_acc"] = rat_acc.compute()
     return out
@@ -95,7 +126,10 @@ def faithfulness(method: Any, model: torch.nn.Module, batches: list[Batch],
             top = topk_select(scores, batch.mask, k)
             comp_bins[k].append(p_full - prob(1.0 - top, batch, cls))
             suff_bins[k].append(p_full - prob(top, batch, cls))
-        if batch.gold is not None:
+        if batch.word_index is not None and batch.word_gold is not None:  # spans and AUPRC over words
+            spans.append((to_words(zm, batch), batch.word_gold, batch.word_mask,
+                          to_words(scores.float() * batch.mask, batch)))
+        elif batch.gold is not None:
             spans.append((zm, batch.gold, batch.mask, scores))
     comp_a = aopc({k: np.concatenate(v) for k, v in comp_bins.items()})
     suff_a = aopc({k: np.concatenate(v) for k, v in suff_bins.items()})

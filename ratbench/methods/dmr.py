@@ -11,6 +11,7 @@ predictor move. `lambda_cls` takes the place of the engine's `cls_weight`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -195,9 +196,10 @@ class DMR(Method):
         return None
 
     # -- construction ------------------------------------------------------------------------------
-    def build_model(self, vectors: torch.Tensor) -> nn.Module:
+    def build_model(self, backbone: Any) -> nn.Module:
+        """Its own GRU architecture with trainable copies of the vectors (GRU backbone only)."""
         c = self.config
-        return DMRModel(vectors, c.hidden_size, c.dropout, c.gru_mode)
+        return DMRModel(backbone.vectors, c.hidden_size, c.dropout, c.gru_mode)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         """[G0, G1, predictor]: three Adams (reference), so each step moves only G_c and the predictor."""

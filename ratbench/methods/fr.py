@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -15,6 +17,7 @@ INFO = MethodInfo(
     family="cooperative, shared encoder",
     citation="Liu et al., FR: Folded Rationalization with a Unified Encoder, NeurIPS 2022",
     order=100,
+    backbones=("gru", "transformer"),
 )
 
 
@@ -23,8 +26,8 @@ class FR(Method):
     """FR: RNP whose selector and predictor share one BiGRU and LayerNorm; only the heads differ."""
 
 
-    def build_model(self, vectors: torch.Tensor) -> nn.Module:
-        model = super().build_model(vectors)
+    def build_model(self, backbone: Any) -> nn.Module:
+        model = super().build_model(backbone)
         # The official FR shares the LayerNorm too (the VER code's `--fr 1` shares only the GRU).
         model.predictor.encoder = model.selector.encoder
         model.predictor.norm = model.selector.norm

@@ -178,9 +178,10 @@ class InterRAT(Method):
         self.priors = resolve_priors(self.params["priors"], dataset)
         self.notes["priors"] = list(self.priors)
 
-    def build_model(self, vectors: torch.Tensor) -> nn.Module:
+    def build_model(self, backbone: Any) -> nn.Module:
+        """Its own GRU architecture over the frozen vectors (GRU backbone only)."""
         c = self.config
-        return InterRATModel(vectors, hidden=c.hidden_size, dropout=c.dropout, gru_mode=c.gru_mode,
+        return InterRATModel(backbone.vectors, hidden=c.hidden_size, dropout=c.dropout, gru_mode=c.gru_mode,
                              priors=self.priors)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:

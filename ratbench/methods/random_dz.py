@@ -29,6 +29,7 @@ INFO = MethodInfo(
     citation="Liu et al., TACL 2025, Figure 6",
     order=1000,
     kind="diagnostic",
+    backbones=("gru", "transformer"),
 )
 
 
@@ -50,6 +51,6 @@ class RandomDZ(Method):
             for batch in epoch_batches():
                 emb = model.embed(batch.ids, batch.mask)
                 z = random_rationale(batch.mask, self.alpha)
-                loss = nn.functional.cross_entropy(model.predict(emb, z, batch.mask, batch.lengths), batch.labels)
+                loss = nn.functional.cross_entropy(model.predict(emb, z, batch), batch.labels)
                 self.backward_step(loss, [opt])
         model.predictor.requires_grad_(False)

@@ -13,6 +13,7 @@ INFO = MethodInfo(
     citation="Lei et al., Rationalizing Neural Predictions, EMNLP 2016",
     order=30,
     groups=("table1",),
+    backbones=("gru", "transformer"),
 )
 
 

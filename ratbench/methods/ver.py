@@ -58,6 +58,7 @@ INFO = MethodInfo(
     citation="Liu et al., Practical Gaps in Using Cross Entropy to Implement MMI for Rationalization, TACL 2025",
     order=900,
     groups=("table1",),
+    backbones=("gru", "transformer"),
 )
 
 

@@ -13,12 +13,15 @@ from torch import nn
 
 
 def rebuilt_keys(model: nn.Module) -> set[str]:
-    """State-dict keys of the modules that are rebuilt from data rather than saved."""
+    """State-dict keys of the modules that are rebuilt from data rather than saved, under every path they are
+    reachable by (the transformer players reach the one shared word table through their own encoders too)."""
+    rebuilt = {id(sub) for module in model.modules() if getattr(module, "checkpointed", True) is False
+               for sub in module.modules()}
     keys: set[str] = set()
-    for prefix, module in model.named_modules():
-        if getattr(module, "checkpointed", True) is False:
-            for key in module.state_dict():
-                keys.add(f"{prefix}.{key}" if prefix else key)
+    for prefix, module in model.named_modules(remove_duplicate=False):
+        if id(module) in rebuilt:
+            for name, _ in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+                keys.add(f"{prefix}.{name}" if prefix else name)
     return keys
 
 

@@ -27,8 +27,10 @@ SEED = 20240607
 
 
 def applicable(model: Any) -> bool:
-    """The probe needs the standard predictor reading masked word vectors (DMR's and post-hoc models differ)."""
-    return hasattr(model, "predictor") and hasattr(model, "embed") and hasattr(model.predictor, "features")
+    """The probe needs the standard predictor reading masked word vectors: a GRU player (DMR's, Inter_RAT's and
+    the post-hoc models differ; on a transformer the rationale multiplies the embedding layer's output)."""
+    encoder = getattr(getattr(model, "predictor", None), "encoder", None)
+    return bool(getattr(encoder, "reads_word_vectors", False))
 
 
 def lipschitz(method: Any, model: Any, split: Any, device: torch.device, batch_size: int,
@@ -46,7 +48,7 @@ def lipschitz(method: Any, model: Any, split: Any, device: torch.device, batch_s
             with torch.no_grad():
                 z = method.select(model, batch, gen) * batch.mask
             x = (model.embed(batch.ids, batch.mask) * z.unsqueeze(-1)).detach().requires_grad_(True)
-            prob = model.predictor(x, batch.mask, batch.lengths).softmax(-1)[:, 1]
+            prob = model.predictor(x, None, batch).softmax(-1)[:, 1]
             target = prob.mean() * 1000.0 if reference else prob.sum()
             (grad,) = torch.autograd.grad(target, x)
             n_sel = z.sum(1)

@@ -42,6 +42,7 @@ class RunRecord:
     started: str = ""
     data: dict[str, str] = field(default_factory=dict)  # source file -> sha256 (vector file included)
     vectors: str | None = None  # the word-vector resource used (docs/datasets.md#word-vectors)
+    backbone: dict[str, Any] = field(default_factory=dict)  # what the players' encoders were (models/backbones.py)
     selected_epoch: int | None = None
     selection: str | None = None  # the model-selection rule that chose the epoch
     final_alpha: float | None = None  # the regulariser's sparsity target after calibration
@@ -91,7 +92,7 @@ class RunRecord:
                    extra={k: v for k, v in data.items() if k not in known})
 
 
-OPTIONAL = ("method_notes", "n_examples", "selections", "variants", "protocol", "leakage")
+OPTIONAL = ("method_notes", "n_examples", "selections", "variants", "protocol", "leakage", "backbone")
 
 
 class SchemaError(ValueError):

@@ -33,7 +33,7 @@ def _protocol_sentence(records: list[RunRecord]) -> str:
     used: dict[str, dict[str, str]] = {}
     for r in records:
         info = method_info_or_none(r.method)
-        items = r.protocol or [asdict(i) for i in protocol(config_of(r.config), bool(info and info.post_hoc))]
+        items = r.protocol or [asdict(i) for i in protocol(config_of(r.config), not info or info.calibrates_alpha)]
         for item in items:
             if item["differs"]:
                 used.setdefault(item["name"], {"published": item["published"]}).setdefault(item["used"], "")
