@@ -15,6 +15,16 @@ from tests.toy import toy_corpus
 CORPUS = toy_corpus(n_train=1500)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny GRUs gain nothing from a second thread, and on a busy 2-core machine its spin-waiting made fits many
+    times slower (run without xdist, conftest.py does not set this). Restored for the other modules."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _engine(method: str, **kw) -> Engine:
     cfg = RunConfig(epochs=6, batch_size=32, lr=5e-3, hidden_size=32, alpha=0.15, target_sparsity=15.0,
                     faithfulness=True, **kw)
@@ -49,15 +59,49 @@ def test_short_training_beats_chance_and_reaches_target_sparsity(method):
         assert np.isfinite(m[key]), key
 
 
-def test_selection_uses_dev_accuracy_and_is_reproducible():
-    a, b = _fit("rnp"), _fit("rnp")
-    assert a.metrics["F1"] == b.metrics["F1"] and a.selected_epoch == b.selected_epoch
-    eligible = [r for r in a.curves if abs(r["dev_S"] - 15.0) <= 3.0] or a.curves
-    best = max(r["dev_acc"] for r in eligible)
-    first_best = next(r["epoch"] for r in eligible if r["dev_acc"] == best)
-    assert a.selected_epoch == first_best
-    chosen = a.curves[a.selected_epoch - 1]
-    assert a.metrics["F1"] == pytest.approx(chosen["test_F1"])
+def _same(a, b) -> bool:
+    """Equality of nested results, NaN equal to NaN (a metric without a value is NaN)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True
+    return a == b
+
+
+def test_two_identical_fits_give_identical_results():
+    # The selection rules themselves are tested by hand in tests/test_selection_calibration.py; here: the same
+    # seed and config reproduce every number, the selected epoch and the weights, bit for bit.
+    cfg = RunConfig(epochs=3, batch_size=32, lr=5e-3, hidden_size=16, alpha=0.15, target_sparsity=15.0,
+                    faithfulness=True, train_limit=400, dev_limit=100, test_limit=100)
+    engines, results = [], []
+    for _ in range(2):  # each built and fitted in turn, as `ratbench run` does (see the xfail test below)
+        engines.append(Engine(method_class("rnp")(cfg), CORPUS, cfg, seed=1, device=torch.device("cpu")))
+        results.append(engines[-1].fit())
+    a, b = results
+    timing = ("train_seconds", "eval_seconds")
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]  # noqa: E731
+    assert _same(strip(a.curves), strip(b.curves))
+    assert _same(a.metrics, b.metrics) and _same(a.selections, b.selections)
+    assert (a.selected_epoch, a.selection, a.final_alpha) == (b.selected_epoch, b.selection, b.final_alpha)
+    sa, sb = (e.model_state() for e in engines)
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    # the reported metrics are the selected epoch's test evaluation and dev numbers
+    row = a.curves[a.selected_epoch - 1]
+    assert (a.metrics["F1"], a.metrics["S"], a.metrics["Acc"]) == (row["test_F1"], row["test_S"], row["test_acc"])
+    assert (a.metrics["dev_acc"], a.metrics["dev_S"]) == (row["dev_acc"], row["dev_S"])
+
+
+@pytest.mark.xfail(strict=True, reason="Engine.fit draws training noise from the global torch RNG, which only "
+                   "Engine.__init__ seeds: anything drawing from it between construction and fit changes the run")
+def test_fit_does_not_depend_on_the_global_rng_after_construction():
+    cfg = RunConfig(epochs=1, batch_size=32, lr=5e-3, hidden_size=8, alpha=0.15, target_sparsity=15.0,
+                    faithfulness=False, train_limit=200, dev_limit=50, test_limit=50)
+    plain = Engine(method_class("rnp")(cfg), CORPUS, cfg, seed=1, device=torch.device("cpu")).fit()
+    engine = Engine(method_class("rnp")(cfg), CORPUS, cfg, seed=1, device=torch.device("cpu"))
+    torch.rand(1)  # e.g. another engine built, or a probe sampling, before this one is fitted
+    assert engine.fit().curves[0]["train_loss"] == plain.curves[0]["train_loss"]
 
 
 def test_reference_gru_mode_and_argmax_evaluation_run():

@@ -1,4 +1,5 @@
-"""Inter_RAT (methods.md §6): per-example regularisers, selected-count pooling, lr schedule, priors, training."""
+"""Inter_RAT (docs/methods.md#interrat): per-example regularisers, selected-count pooling, lr schedule, priors,
+training with the shipped defaults."""
 
 from __future__ import annotations
 
@@ -138,23 +139,31 @@ def test_malformed_priors_are_a_user_error(text):
 
 
 # -- 5. a short real training run --------------------------------------------------------------------------
-def test_short_training_beats_chance_and_moves_sparsity_to_target():
-    # lambda_s = 1: with the reference 0.05 a 4-epoch toy run leaves S anywhere in 15-30 % depending on the
-    # seed (weak pull), and then this check could not tell a working regulariser from none (lambda_s = 0 gives
-    # 29-58 % on this seed). The reference weight is what the method ships; this tests the machinery.
-    cfg = RunConfig(epochs=4, batch_size=32, lr=5e-3, hidden_size=32, alpha=0.15, target_sparsity=15.0,
-                    faithfulness=True, method_params={"lambda_s": 1.0})
+def test_short_training_with_the_shipped_defaults_beats_chance_and_reaches_the_target_sparsity():
+    # The shipped method defaults (lambda_s 0.05, lambda_c 0.01, lr x0.97 per epoch) at the reference start lr
+    # 1e-3 and the paper profile's start alpha 0.2, on the toy corpus, seed 1. Measured with these settings over
+    # seeds 1-8 (6 epochs): selected-epoch test Acc 84.0-91.0 %, test S 10.9-17.9 % (|S - 15| <= 4.1), and every
+    # seed had an epoch inside the +-3 selection window, so selection never fell back. S starts near 50 % and
+    # falls ~30 points in 6 epochs while the calibrator holds alpha at its 0.005 floor. Hence 75 % and +-5.
+    # Without the regulariser (lambda_s = lambda_c = 0) S falls too (the predictor's pooling divides by the
+    # selected count), but less reliably: selected S 15.2-41.1 % over the same seeds, 4 of 8 falling back. Seed 1
+    # is one of those landing in the window anyway (16.4 %), so this run alone does not prove the regulariser
+    # pulls; test_training_loss_is_ce_plus_the_per_example_regulariser checks that it is in the loss.
+    cfg = RunConfig(epochs=6, batch_size=32, lr=1e-3, hidden_size=16, alpha=0.2, target_sparsity=15.0,
+                    faithfulness=True)
     method = method_class("interrat")(cfg)
-    engine = Engine(method, CORPUS, cfg, seed=3, device=torch.device("cpu"))
+    assert method.params == InterRAT.defaults  # nothing overridden
+    engine = Engine(method, CORPUS, cfg, seed=1, device=torch.device("cpu"))
     res = engine.fit()
     m = res.metrics
-    assert m["Acc"] > 70.0, m  # chance is 50 %
-    assert abs(m["S"] - 15.0) < 6.0, m
-    # single epochs swing (10-25 % over seeds 1-5, either batch composition); their mean stays near the target
-    # (16-19 % measured), where lambda_s = 0 leaves 29-58 %
-    test_s = [r["test_S"] for r in res.curves]
-    assert abs(np.mean(test_s) - 15.0) < 6.0, test_s
+    assert m["Acc"] > 75.0, m  # chance is 50 %
+    assert res.selection == "dev_acc_matched_s", res.selection  # an epoch inside the window, no fallback
+    assert abs(m["S"] - 15.0) < 5.0, m
+    dev_s = [r["dev_S"] for r in res.curves]
+    assert dev_s[-1] < dev_s[0] - 20.0, dev_s  # it got there by falling from ~50 %
     assert res.curves[-1]["train_loss"] < res.curves[0]["train_loss"]
+    # the schedule ran: six decays of 0.97 from 1e-3
+    assert engine.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3 * 0.97**6, rel=1e-9)
     assert method.notes["priors"] == [0.5, 0.5]  # toy corpus: not beer-like
     for key in ("comprehensiveness", "sufficiency", "comp_aopc", "suff_aopc", "iou_f1", "auprc"):
         assert np.isfinite(m[key]), key
@@ -167,3 +176,34 @@ def test_short_training_beats_chance_and_moves_sparsity_to_target():
         assert bool(((soft >= 0) & (soft <= 1)).all())
         for keep in (torch.zeros_like(batch.mask), torch.rand(batch.mask.shape).round()):
             assert torch.isfinite(method.predict_with(engine.model, batch, keep)).all()
+
+
+class _SpyInterRAT(InterRAT):
+    def regulariser(self, z, mask):
+        value = super().regulariser(z, mask)
+        self.seen = (z.detach().clone(), float(value.detach()))
+        return value
+
+
+def test_training_loss_is_ce_plus_the_per_example_regulariser():
+    # one real step: the loss is CE (no cls_weight) + the regulariser of the selection masked to real tokens,
+    # recomputed here per review with numpy at the calibrated alpha
+    cfg = RunConfig(lr=1e-3, hidden_size=8, cls_weight=0.9, lambda_sparsity=11.0, alpha=0.2)
+    method = _SpyInterRAT(cfg)
+    method.alpha = 0.3  # as calibration would have moved it
+    torch.manual_seed(0)
+    model = method.build_model(torch.from_numpy(CORPUS.vectors))
+    batch = make_batch(CORPUS.train, np.arange(12))
+    stats = method.train_step(model, batch, method.build_optimizers(model))
+    z, value = method.seen
+    mask = batch.mask.numpy()
+    zn = z.numpy()
+    assert not (zn * (1 - mask)).any()  # padding never selected
+    sparsity, continuity = [], []
+    for row, m in zip(zn, mask):
+        n = int(m.sum())
+        sparsity.append(abs(row[:n].sum() / n - 0.3))
+        continuity.append(np.abs(np.diff(row[:n])).sum() / max(n - 1, 1))
+    expected = 0.05 * np.mean(sparsity) + 0.01 * np.mean(continuity)
+    assert value == pytest.approx(expected, rel=1e-5)
+    assert stats["loss"] == pytest.approx(stats["cls_loss"] + expected, rel=1e-5)

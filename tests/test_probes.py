@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -14,8 +18,11 @@ from ratbench import api
 from ratbench.cli.app import app
 from ratbench.config import RunConfig
 from ratbench.data.batching import eval_batches
+from ratbench.data.corpus import Split
 from ratbench.engine import Engine
 from ratbench.methods.catalog import method_class, method_groups
+from ratbench.probes.base import ProbeRun
+from ratbench.probes.catalog import probe_class
 from ratbench.probes.lipschitz import lipschitz
 from ratbench.probes.nonoverlap import length_normalised, non_overlap
 from tests.toy import toy_corpus
@@ -142,22 +149,72 @@ def test_diagnose_writes_csv_png_and_prints_a_table(tmp_path, toy_data, probe, m
     assert r.exit_code == 0 and "0 to train" in r.output
 
 
-def test_gold_probe_numbers_match_a_direct_computation(tmp_path, toy_data):
-    res = tmp_path / "res"
-    r = CliRunner().invoke(app, ["diagnose", "--probe", "gold", "--methods", "rnp", *SMALL, "--results", str(res)])
-    assert r.exit_code == 0, r.output
-    frame = pd.read_csv(res / "diagnose" / "gold" / "gold.csv").set_index("input")
-    path = next(res.glob("runs/*/rnp/*.json"))
-    run = api.restore(path, toy_data)
-    method, model, corpus = run.method, run.model, run.corpus
-    correct = total = 0
-    with torch.inference_mode():
-        for b in eval_batches(corpus.test, 256):
-            logits = method.predict_with(model, b, b.gold)
-            correct += int((logits.argmax(-1) == b.labels).sum())
-            total += len(b)
-    assert frame.loc["gold", "acc"] == pytest.approx(100 * correct / total)
-    assert set(frame.index) == {"gold", "own", "full"}
+class _GoldStub(nn.Module):
+    """Players known by construction. Each token's vector is (v, c): the selector keeps it iff c = 1 (logits
+    +-50, argmax evaluation); the predictor max-pools v * z over the positions of its pooling mask, as the real
+    predictor max-pools its states, and returns logits (0, 2m + 1): class 1 iff m > -1/2."""
+
+    def __init__(self, table: torch.Tensor):
+        super().__init__()
+        self.table = table
+
+    def embed(self, ids, mask):
+        return self.table[ids]
+
+    def select_logits(self, emb, lengths):
+        s = (2 * emb[..., 1] - 1) * 50.0
+        return torch.stack([torch.zeros_like(s), s], -1)
+
+    def predict(self, emb, z, mask, lengths):
+        m = (emb[..., 0] * z).masked_fill(mask == 0, float("-inf")).max(1).values
+        return torch.stack([torch.zeros_like(m), 2 * m + 1], -1)
+
+
+def test_gold_probe_numbers_by_hand():
+    # four test reviews, tokens as (v, selected by the selector, gold):
+    reviews = [
+        (1, [(2.0, 0, 1), (-1.0, 0, 0), (1.5, 1, 0)]),
+        (0, [(-1.0, 0, 1), (1.5, 1, 0), (-3.0, 0, 1), (-1.0, 0, 0)]),
+        (0, [(-2.0, 1, 0), (-3.0, 1, 1)]),
+        (1, [(-2.0, 0, 0), (-1.0, 1, 0), (-3.0, 0, 1)]),
+    ]
+    # m = max of v*z over the pooled positions, d = 2m + 1; correct iff (d > 0) == y;
+    # CE = softplus(-d) for y = 1, softplus(d) for y = 0.
+    # gold (keep g, pool over all real tokens: the zeros of the non-gold tokens are pooled too):
+    #   m = 2, 0, 0, 0 -> d = 5, 1, 1, 1 -> right, wrong, wrong, right; CE sp(-5), sp(1), sp(1), sp(-1)
+    # gold_pooled (pool over gold positions only):
+    #   m = 2, -1, -3, -3 -> d = 5, -1, -5, -5 -> right, right, right, wrong; CE sp(-5), sp(-1), sp(-5), sp(5)
+    # own (the selector's z, pool over real tokens):
+    #   m = 1.5, 1.5, -2, 0 -> d = 4, 4, -3, 1 -> right, wrong, right, right; CE sp(-4), sp(4), sp(-3), sp(-1)
+    # full (every real token):
+    #   m = 2, 1.5, -2, -1 -> d = 5, 4, -3, -1 -> right, wrong, right, wrong; CE sp(-5), sp(4), sp(-3), sp(1)
+    sp = lambda x: math.log1p(math.exp(x))  # noqa: E731
+    expected = {
+        "gold": (50.0, [sp(-5), sp(1), sp(1), sp(-1)]),
+        "gold_pooled": (75.0, [sp(-5), sp(-1), sp(-5), sp(5)]),
+        "own": (75.0, [sp(-4), sp(4), sp(-3), sp(-1)]),
+        "full": (50.0, [sp(-5), sp(4), sp(-3), sp(1)]),
+    }
+    rows = [[0.0, 0.0]] + [[v, float(c)] for _, toks in reviews for v, c, _ in toks]
+    lengths = [len(toks) for _, toks in reviews]
+    test = Split(ids=np.arange(1, len(rows), dtype=np.int64), offsets=np.concatenate([[0], np.cumsum(lengths)]),
+                 labels=np.array([y for y, _ in reviews]),
+                 gold=np.array([g for _, toks in reviews for _, _, g in toks], dtype=np.uint8))
+    method = method_class("rnp")(RunConfig(eval_mode="argmax"))
+    model = _GoldStub(torch.tensor(rows))
+    record = SimpleNamespace(dataset="toy", method="rnp", seed=1)
+    restore = lambda: (method, model, SimpleNamespace(test=test))  # noqa: E731
+    frame = probe_class("gold")().compute(None, [ProbeRun(Path("run.json"), record, restore)]).set_index("input")
+    assert set(frame.index) == set(expected)
+    for name, (acc, ce) in expected.items():
+        row = frame.loc[name]
+        assert row["acc"] == pytest.approx(acc), name
+        assert row["median_ce"] == pytest.approx((sorted(ce)[1] + sorted(ce)[2]) / 2, rel=1e-5), name
+        assert row["mean_ce"] == pytest.approx(sum(ce) / 4, rel=1e-5), name
+        assert row["n"] == 4
+    # a predictor that does not max-pool word vectors has no pooled-over-gold reading
+    interrat = method_class("interrat")
+    assert not interrat.pools_over_positions
 
 
 def test_sweep_refuses_methods_without_p_flip(tmp_path, toy_data):
