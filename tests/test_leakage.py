@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ratbench.data.corpus import TextCorpus, TextSplit
+from ratbench.data.corpus import METADATA_FIELDS, TextCorpus, TextSplit
 from ratbench.data.formats.beer import read_beer_annotations, read_beer_reviews
 from ratbench.data.formats.hotel import read_hotel_tsv
 from ratbench.data.leakage import (
-    METADATA_FIELDS,
     PER_EXAMPLE_FIELDS,
     audit,
     corpus_fingerprints,

@@ -24,6 +24,10 @@ class Batch:
     word_index: torch.Tensor | None = None  # (B, L) int64, word of each piece, -1 where none
     word_gold: torch.Tensor | None = None  # (B, W) float word-level gold
     word_mask: torch.Tensor | None = None  # (B, W) float, 1 at real words
+    # splits with evidence as given (ERASER): each example's evidence (an object array of ExampleEvidence, rows
+    # like `index`) and whether it has any (B,) float; rationale metrics skip examples without, Acc does not
+    evidence: np.ndarray | None = None
+    has_gold: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.attention is None:
@@ -81,6 +85,9 @@ def make_batch(split: Split, index: np.ndarray, device: torch.device | str = "cp
             pos = np.where(real, split.word_offsets[index][:, None] + cols[None, :], 0)
             extra["word_gold"] = _to(np.where(real, split.word_gold[pos] if split.word_gold.size else 0, 0)
                                      .astype(np.float32), device)
+    if split.evidence is not None:
+        extra["evidence"] = split.evidence.examples(index)
+        extra["has_gold"] = _to(split.evidence.has_gold[index].astype(np.float32), device)
     return Batch(
         ids=_to(ids.astype(np.int64), device),
         mask=_to(mask.astype(np.float32), device),

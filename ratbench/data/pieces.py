@@ -21,7 +21,7 @@ import numpy as np
 
 from ratbench.atomic import write_bytes, write_text
 from ratbench.data.catalog import DATASETS
-from ratbench.data.corpus import Corpus, Split
+from ratbench.data.corpus import Corpus, Split, with_evidence
 from ratbench.data.leakage import audit
 from ratbench.data.loading import load_text_corpus
 from ratbench.data.prepare import leakage_facts, load_corpus
@@ -45,7 +45,8 @@ def resolve_encoder(name: str, root: Path, encoder: str, splits: str, mlm_steps:
     return str(directory)
 
 
-def _to_split(sub: SubwordSplit) -> Split:
+def piece_split(sub: SubwordSplit) -> Split:
+    """A tokenised split as the engine reads it: `forced` marks every position that is not a document piece."""
     real_doc = sub.selectable.astype(bool)
     return Split(
         ids=sub.ids.astype(np.int64), offsets=sub.offsets, labels=sub.labels,
@@ -81,15 +82,16 @@ def load_piece_corpus(name: str, root: Path, encoder_spec: str, splits: str = "p
             data = dict(npz)
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         parts = [_split_from(data, p) for p in ("train", "dev", "test")]
-        return Corpus(name, *parts, words=[], vectors=np.zeros((0, 0), np.float32), files=meta["files"],
-                      vectors_name="", label_names=meta["label_names"], splits=splits, leakage=meta["leakage"],
-                      encoder=encoder_spec, pieces=meta["pieces"])
+        return with_evidence(Corpus(name, *parts, words=[], vectors=np.zeros((0, 0), np.float32),
+                                    files=meta["files"], vectors_name="", label_names=meta["label_names"],
+                                    splits=splits, leakage=meta["leakage"], encoder=encoder_spec,
+                                    pieces=meta["pieces"]), text)
     table = PieceTable(tokenizer)
     subs = {}
     for part, split in text.splits().items():
         subs[part] = tokenize_split(tokenizer, split.tokens, split.labels, split.gold, split.queries, max_len,
                                     max_query_len, table)
-    corpus = Corpus(name, _to_split(subs["train"]), _to_split(subs["dev"]), _to_split(subs["test"]), words=[],
+    corpus = Corpus(name, piece_split(subs["train"]), piece_split(subs["dev"]), piece_split(subs["test"]), words=[],
                     vectors=np.zeros((0, 0), np.float32), files=dict(text.files), vectors_name="",
                     label_names=list(text.label_names), splits=splits, leakage=leakage_facts(audit(text)),
                     encoder=encoder_spec, pieces={p: _stats(s) for p, s in subs.items()})
@@ -98,7 +100,7 @@ def load_piece_corpus(name: str, root: Path, encoder_spec: str, splits: str = "p
     write_bytes(cache, buf.getvalue())
     write_text(meta_path, json.dumps({"files": corpus.files, "label_names": corpus.label_names, "key": key_src,
                                       "leakage": corpus.leakage, "pieces": corpus.pieces, "spec": spec.name}))
-    return corpus
+    return with_evidence(corpus, text)  # ERASER's evidence as given and each example's documents (data/evidence.py)
 
 
 def _stats(sub: SubwordSplit) -> dict[str, Any]:
