@@ -197,3 +197,33 @@ def is_finished(path: Path) -> bool:
 
 def write_record(path: Path, record: RunRecord) -> None:
     write_json(path, record.to_dict())
+
+
+ENCODER_LABELS = {"local": "local transformer", "minilm": "MiniLM-L6"}
+
+
+def backbone_label(backbone: dict[str, Any] | None) -> str:
+    """How tables name a record's backbone: BiGRU, or the encoder as the user chose it (MiniLM is never BERT)."""
+    if not backbone or backbone.get("backbone", "gru") == "gru":
+        return "BiGRU"
+    encoder = str(backbone.get("encoder") or Path(str(backbone.get("source", "transformer"))).name)
+    return ENCODER_LABELS.get(encoder, encoder)
+
+
+def encoder_key(backbone: dict[str, Any] | None) -> str:
+    """What a published number must have been measured with to stand beside this record's: `gru`, or the encoder
+    name as given (`bert-base-uncased`); MiniLM and the local encoder match no published BERT row."""
+    if not backbone or backbone.get("backbone", "gru") == "gru":
+        return "gru"
+    return str(backbone.get("encoder") or Path(str(backbone.get("source", "transformer"))).name)
+
+
+def backbone_description(backbone: dict[str, Any] | None) -> str:
+    """One caption phrase per backbone: its label and size."""
+    label = backbone_label(backbone)
+    if label == "BiGRU":
+        return "BiGRU over frozen word vectors"
+    b = backbone or {}
+    return (f"{label} ({b.get('model_type', '?')}, {b.get('num_layers', '?')} layers, hidden "
+            f"{b.get('hidden_size', '?')}, frozen word embeddings)")
+
