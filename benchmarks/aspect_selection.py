@@ -25,7 +25,7 @@ from ratbench import api
 from ratbench.config import parse_overrides
 from ratbench.data.batching import eval_batches
 from ratbench.data.synthetic import ASPECTS, aspect_words
-from ratbench.engine import Callback
+from ratbench.engine import Callback, Engine
 from ratbench.models.gumbel import sample_st
 from ratbench.paths import data_root
 

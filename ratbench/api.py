@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,12 @@ def pretrained(encoder: str, gradient_checkpointing: bool) -> TransformerEncoder
     return load_encoder(encoder, gradient_checkpointing=gradient_checkpointing)
 
 
+def encoder_loader(config: RunConfig) -> Callable[[str], TransformerEncoder]:
+    """`context["load_encoder"](spec)`: a second pretrained encoder for a method that builds one besides the run's
+    backbone (REKD's student encoder), a hub name, a directory or `minilm`, loaded as the backbone's is."""
+    return functools.partial(pretrained, gradient_checkpointing=config.gradient_checkpointing)
+
+
 def backbone_of(config: RunConfig, data: Corpus) -> Any:
     if config.backbone == "transformer":
         return transformer_backbone(data, pretrained(data.encoder, config.gradient_checkpointing))
@@ -94,11 +100,15 @@ def prepare_data(specs: Sequence[RunSpec]) -> None:
 
 # -- one run -----------------------------------------------------------------------------------------------
 def _dependency_records(spec: RunSpec) -> dict[str, dict[str, Any]]:
-    """The finished records this run reads, as plain facts for the method (methods never read files)."""
+    """The finished records this run reads, as plain facts for the method (methods never read files): the record's
+    `path` and test `metrics`, and `restore(device="cpu")`, which rebuilds that run's prepared method and trained
+    model (a `Restored`, selected epoch, eval mode) for methods that read another run's model (FRESH's explainer,
+    a distillation teacher). Nothing is restored unless the method calls it."""
     out = {}
     for method, path in spec.dependencies.items():
         if is_finished(Path(path)):
-            out[method] = {"path": path, "metrics": load_record(Path(path)).metrics}
+            out[method] = {"path": path, "metrics": load_record(Path(path)).metrics,
+                           "restore": functools.partial(restore, Path(path), Path(spec.data_root))}
     return out
 
 
@@ -120,7 +130,8 @@ def build(spec: RunSpec, callbacks: Sequence[Callback] = ()) -> Engine:
     device = resolve_device(spec.device)
     method = method_class(spec.method)(spec.config)
     data = corpus_of(spec.config, spec.dataset, spec.data_root)
-    context = {"dataset": spec.dataset, "profile": spec.profile, "records": _dependency_records(spec)}
+    context = {"dataset": spec.dataset, "profile": spec.profile, "records": _dependency_records(spec),
+               "load_encoder": encoder_loader(spec.config)}
     return Engine(method, data, spec.config, spec.seed, device, callbacks=[*probe_hooks(spec.config), *callbacks],
                   context=context, backbone=backbone_of(spec.config, data))
 
@@ -154,6 +165,8 @@ def _train_and_record(spec: RunSpec, callbacks: Sequence[Callback]) -> RunRecord
         data = corpus_of(spec.config, spec.dataset, spec.data_root)
         record.data, record.vectors, record.leakage = data.files, data.vectors_name or None, data.leakage
         record.backbone = {**engine.backbone.describe(), **({"pieces": data.pieces} if data.pieces else {})}
+        if data.encoder:  # the encoder as the user named it (`local`, `minilm`, a hub name), for table labels
+            record.backbone["encoder"] = encoder_name(spec.config, spec.dataset)
         record.protocol = as_record(protocol(spec.config, engine.method.info.calibrates_alpha))
         record.label_leak = engine.method.label_leak()
         result = engine.fit()
@@ -190,7 +203,7 @@ def restore(record_file: Path, data_root: Path, device: str = "cpu") -> Restored
     method = method_class(record.method)(config)
     data = corpus_of(config, record.dataset, str(data_root))
     context = {"seed": record.seed, "dataset": record.dataset, "profile": record.profile,
-               "own_notes": record.method_notes}
+               "own_notes": record.method_notes, "load_encoder": encoder_loader(config)}
     method.prepare(data, limit_split(data.train, config.train_limit), context)
     model = method.build_model(backbone_of(config, data))
     try:

@@ -36,7 +36,8 @@ class RunConfig:
     tau: float = 1.0
     dropout: float = 0.2
     hidden_size: int = 200  # both directions together
-    # Sparsity calibration on dev (methods.md §0.6): after each epoch alpha moves toward the value that
+    # Sparsity calibration on dev (docs/methods.md#shared-pipeline (dev calibration of alpha)): after each epoch alpha
+    # moves toward the value that
     # makes dev S hit target_sparsity (percent). None disables it.
     target_sparsity: float | None = 15.0
     calibrate: str = "dev"  # "dev" | "none"
@@ -49,7 +50,7 @@ class RunConfig:
     # evaluation batches: "length" (sorted by length: less padding) or "dataset" (file order, as published code)
     eval_order: str = "length"
     eval_seed: int = 20240601
-    gru_mode: str = "auto"  # masked|packed: padding never read; padded: the reference (§0.8 item 8)
+    gru_mode: str = "auto"  # masked|packed: padding never read; padded: the reference (docs/methods.md#quirks (Q27))
     # "random": the published composition (any lengths in a batch); "bucketed": similar lengths batched
     # together, fewer GRU steps per batch on CPU (opt-in; its effect on results is in results/README.md)
     batching: str = "random"
@@ -217,8 +218,11 @@ def resolve(
 ) -> RunConfig:
     """The full configuration of one (method, dataset) run.
 
-    A profile's `backbones: {<backbone>: {defaults, datasets, methods}}` section adds the settings of one backbone
-    (chosen by `--set backbone=...` or the profile) after the general ones of the same level."""
+    Layers, each overriding the ones before: the profile's `defaults`, `datasets.<dataset>`, `methods.<method>`
+    (its `defaults`, then its `datasets.<dataset>`), then the same four layers of the profile's
+    `backbones.<backbone>` section (the backbone chosen by `--set backbone=...` or the profile), then `epochs`,
+    then `overrides`. So a backbone's settings beat the general ones, per-method ones included: the general
+    sections of `paper` hold the published GRU recipes, and `backbones.transformer` replaces their budgets."""
     prof = load_profile(profile)
     cfg = {k: v for k, v in dataclasses.asdict(RunConfig()).items() if k != "method_params"}
     params = dict(method_defaults)
@@ -232,7 +236,7 @@ def resolve(
                 m.get("defaults", {}) or {}, (m.get("datasets", {}) or {}).get(dataset, {}) or {}]
 
     general, backbone = of(prof), of(bprof)
-    layers = [general[0], general[1], backbone[0], backbone[1], general[2], general[3], backbone[2], backbone[3]]
+    layers = [*general, *backbone]
     for layer in layers:
         unknown = [k for k in layer if k not in ENGINE_KEYS and k not in params]
         if unknown:

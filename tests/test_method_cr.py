@@ -270,9 +270,8 @@ def test_settings_prior_follows_the_target_and_errors_are_clear():
         cr_method(cr_pns="first")
     with pytest.raises(RatbenchError, match="pi"):
         CR(RunConfig(target_sparsity=None))
-    # CR has no alpha: the engine's calibrator cannot move it
-    m.alpha = 0.9
-    assert m.alpha == RunConfig().alpha
+    # CR selects top-k at the target: the engine's alpha calibrator never runs for it
+    assert method_info("cr").sparsity == "top-k" and not method_info("cr").calibrates_alpha
     assert method_info("cr").backbones == ("transformer",) and method_class("cr") is CR
     with pytest.raises(RatbenchError, match="transformer"):
         check_backbone("cr", "gru")

@@ -124,7 +124,8 @@ class Engine:
                 row = _curve_row(epoch, totals, train_seconds, time.perf_counter() - t1, self.method.alpha, dev, test)
                 row.update(self.callbacks.epoch_values(self, epoch))
                 result.curves.append(row)
-                self.selector.offer(epoch, dev, test, self.model_state)
+                if self.method.selectable_epoch(epoch):  # e.g. not an RTP warm-up epoch
+                    self.selector.offer(epoch, dev, test, self.model_state)
                 self.method.alpha = self.calibrator.update(self.method.alpha, dev["S"])  # dev only, never test
                 self.method.on_epoch_end(epoch, self.optimizers)
                 self.callbacks.on_epoch_end(self, row)

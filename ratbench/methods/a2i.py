@@ -1,5 +1,5 @@
 """A2I (Liu et al., ICML 2025): an attacker generator searches for rationales that flip the predictor; the
-predictor is instructed to stay uninformative on them (methods.md §5)."""
+predictor is instructed to stay uninformative on them (docs/methods.md#a2i)."""
 
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ class A2I(Method):
         self.epoch = 0  # epochs completed; the attack term is on from `open_epoch`
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
-        lr = self.config.lr * float(self.params["attacker_lr_rate"])
-        attacker = torch.optim.Adam([{"params": list(model.attacker.parameters()), "lr": lr, "name": "attacker"}])
+        rate = float(self.params["attacker_lr_rate"])
+        attacker = torch.optim.Adam(self.param_groups("attacker", model.attacker, self.config.lr * rate, scale=rate))
         return [*super().build_optimizers(model), attacker]
 
     def on_epoch_end(self, epoch: int, optimizers: list[torch.optim.Optimizer]) -> None:

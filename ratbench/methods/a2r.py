@@ -1,5 +1,5 @@
 """A2R (Yu et al., NeurIPS 2021): a soft attention path over the full text keeps the selector's gradient
-informative (methods.md §7.2). Token-level Gumbel re-host, ratbench's default (quirk A26)."""
+informative (docs/methods.md#a2r). Token-level Gumbel re-host, ratbench's default (docs/methods.md#quirks (Q26))."""
 
 from __future__ import annotations
 

@@ -80,6 +80,12 @@ class Method:
         the table shows Acc as not applicable and the record keeps the classifier's accuracy apart."""
         return self.info.post_hoc
 
+    @property
+    def explains_full_text(self) -> bool:
+        """The prediction reads the whole text and the rationale explains it (post-hoc explainers and explained
+        classifiers): evaluation also records the classifier's accuracy on its rationale alone (`rationale_acc`)."""
+        return self.info.kind in ("post-hoc", "explained-classifier")
+
     def __init__(self, config: RunConfig):
         self.config = config
         self.params = {**self.defaults, **config.method_params}
@@ -116,6 +122,10 @@ class Method:
     def on_epoch_end(self, epoch: int, optimizers: list[torch.optim.Optimizer]) -> None:
         """After each epoch's evaluation: learning-rate schedules (Inter_RAT)."""
 
+    def selectable_epoch(self, epoch: int) -> bool:
+        """Whether the epoch just trained may be selected as the run's model (RTP: not during its warm-up)."""
+        return True
+
     # -- construction ------------------------------------------------------------------------------
     def build_model(self, backbone: Any) -> nn.Module:
         """The players over `backbone` (models/backbones.py: the GRU over frozen vectors or a transformer)."""
@@ -125,20 +135,24 @@ class Method:
         """One Adam with groups {selector} and {predictor} (docs/methods.md#shared-pipeline), so methods can scale
         them; with `encoder_lr` each player's encoder gets its own group at that rate (transformers: encoders
         1e-5, heads 1e-4 in the published BERT code)."""
-        groups = [*self.param_groups("selector", model.selector, self.config.lr),
-                  *self.param_groups("predictor", model.predictor, self.config.lr)]
+        lr = self.config.lr
+        groups = [*self.param_groups("selector", model.selector, lr, params=model.selector_parameters()),
+                  *self.param_groups("predictor", model.predictor, lr, params=model.predictor_parameters())]
         return [torch.optim.Adam(groups)]
 
-    def param_groups(self, name: str, player: nn.Module, lr: float) -> list[dict[str, Any]]:
-        """A player's trainable parameters as one group, or two ({name}.encoder at `encoder_lr`, {name}) when
-        `encoder_lr` is set and the player has an encoder."""
-        params = [p for p in player.parameters() if p.requires_grad]
+    def param_groups(self, name: str, player: nn.Module, lr: float, scale: float = 1.0,
+                     params: list[nn.Parameter] | None = None) -> list[dict[str, Any]]:
+        """A player's trainable parameters (or `params`: the player's plus heads a model attaches to it, A2R's
+        soft head) as one group at `lr`, or two ({name}.encoder at `encoder_lr` x `scale`, {name} at `lr`) when
+        `encoder_lr` is set and the player has an encoder. Methods that scale a player's rate (MGR's i x lr,
+        A2I's attacker) pass the same factor as `scale`."""
+        params = [p for p in player.parameters() if p.requires_grad] if params is None else list(params)
         encoder = getattr(player, "encoder", None)
         if self.config.encoder_lr is None or encoder is None:
             return [{"params": params, "lr": lr, "name": name}]
         enc = [p for p in encoder.parameters() if p.requires_grad]
         held = {id(p) for p in enc}
-        return [{"params": enc, "lr": self.config.encoder_lr, "name": f"{name}.encoder"},
+        return [{"params": enc, "lr": self.config.encoder_lr * scale, "name": f"{name}.encoder"},
                 {"params": [p for p in params if id(p) not in held], "lr": lr, "name": name}]
 
     # -- training ------------------------------------------------------------------------------------
@@ -161,7 +175,8 @@ class Method:
         """Called after the loss and before backward/step: per-batch learning-rate rules (DR)."""
 
     def regulariser(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Omega(z) = lambda1 * sparsity + lambda2 * continuity (methods.md §1), the term every method shares."""
+        """Omega(z) = lambda1 * sparsity + lambda2 * continuity (docs/methods.md#shared-pipeline), the term every method
+        shares."""
         c = self.config
         ref = c.pad_to == "max_len"
         return (c.lambda_sparsity * sparsity_loss(z, mask, self.alpha, ref)
@@ -224,6 +239,11 @@ class Method:
         if self.config.eval_mode == "argmax":
             return (logits[..., 1] > logits[..., 0]).float()
         return sample_st(logits, self.config.tau, generator)[0]
+
+    def class_rationales(self, model: nn.Module, batch: Batch,
+                         generator: torch.Generator | None) -> torch.Tensor | None:
+        """One hard rationale per class (B, L, K) for methods that have class-wise rationales (RTP), else None."""
+        return None
 
     def predict_with(self, model: nn.Module, batch: Batch, keep: torch.Tensor) -> torch.Tensor:
         """Predictor logits when only `keep` (B, L) of the real tokens are visible (comp/suff, probes)."""

@@ -1,4 +1,4 @@
-"""FR (Liu et al., NeurIPS 2022): selector and predictor fold into one shared encoder (methods.md §8.1)."""
+"""FR (Liu et al., NeurIPS 2022): selector and predictor fold into one shared encoder (docs/methods.md#fr)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,13 @@ class FR(Method):
         return model
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
-        """One Adam over every parameter once (the shared encoder would otherwise sit in two groups)."""
+        """One Adam over every parameter once (the shared encoder would otherwise sit in two groups); with
+        `encoder_lr` the shared encoder is its own group at that rate."""
         params = [p for p in model.parameters() if p.requires_grad]
-        return [torch.optim.Adam([{"params": params, "lr": self.config.lr, "name": "all"}])]
+        if self.config.encoder_lr is None:
+            return [torch.optim.Adam([{"params": params, "lr": self.config.lr, "name": "all"}])]
+        enc = [p for p in model.selector.encoder.parameters() if p.requires_grad]
+        held = {id(p) for p in enc}
+        return [torch.optim.Adam([{"params": enc, "lr": self.config.encoder_lr, "name": "encoder"},
+                                  {"params": [p for p in params if id(p) not in held], "lr": self.config.lr,
+                                   "name": "all"}])]

@@ -1,4 +1,4 @@
-"""MGR (Liu et al., ACL 2023): several generators feed one predictor (methods.md §8.3)."""
+"""MGR (Liu et al., ACL 2023): several generators feed one predictor (docs/methods.md#mgr)."""
 
 from __future__ import annotations
 
@@ -56,11 +56,12 @@ class MGR(Method):
         return MultiGenerator(backbone, int(self.params["n_generators"]), self.config.dropout, backbone.num_classes)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
-        """Generator i (1-based) at i*lr, the predictor at lr/n (§8.3)."""
+        """Generator i (1-based) at i*lr, the predictor at lr/n (docs/methods.md#mgr)."""
         lr, n = self.config.lr, len(model.generators)
-        groups = [{"params": [p for p in g.parameters() if p.requires_grad], "lr": (i + 1) * lr,
-                   "name": f"generator{i + 1}"} for i, g in enumerate(model.generators)]
-        groups.append({"params": model.predictor_parameters(), "lr": lr / n, "name": "predictor"})
+        groups = [group for i, g in enumerate(model.generators)
+                  for group in self.param_groups(f"generator{i + 1}", g, (i + 1) * lr, scale=i + 1)]
+        groups += self.param_groups("predictor", model.predictor, lr / n, scale=1 / n,
+                                    params=model.predictor_parameters())
         return [torch.optim.Adam(groups)]
 
     def train_step(self, model: nn.Module, batch: Batch, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:

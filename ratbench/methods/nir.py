@@ -1,5 +1,5 @@
 """NIR (Storek et al., ACL 2023): words inside the rationale are replaced by random unimportant words while
-the predictor trains, so rationales that encode the label through odd tokens stop working (methods.md §3).
+the predictor trains, so rationales that encode the label through odd tokens stop working (docs/methods.md#nir).
 
 GRU re-host (ratbench adaptation; the VER paper's NIR re-implementation is not public). The noise model is the
 UDA-style TF-IDF replacement of the reference, with statistics from the training split only.

@@ -32,26 +32,27 @@ MATCH_MODES = ("rnp", "target", "gold")
 
 
 class AttentionClassifier(nn.Module):
-    """Frozen embedding -> BiGRU -> additive attention -> Dropout -> Linear(2) (docs/methods.md#attention).
+    """Frozen embedding -> BiGRU -> additive attention -> Dropout -> Linear(classes) (docs/methods.md#attention).
 
     A keep mask (B, L) zeroes the embeddings of removed positions, which is what a rationale mask does to the
     rationalizers' predictors; attention still spans every real position (padding is -inf), so a removed token
     is "present but blank", exactly as in comprehensiveness/sufficiency and in LIME's perturbations.
     """
 
-    def __init__(self, vectors: torch.Tensor, hidden: int = 200, dropout: float = 0.2, gru_mode: str = "auto"):
+    def __init__(self, vectors: torch.Tensor, hidden: int = 200, dropout: float = 0.2, gru_mode: str = "auto",
+                 num_classes: int = 2):
         super().__init__()
         self.embed = FrozenEmbedding(vectors)  # the name `embed` keeps it out of the engine's saved states
         self.encoder = BiGRU(self.embed.dim, hidden, gru_mode)
         self.proj = nn.Linear(hidden, hidden)  # W h_t + b
         self.score = nn.Linear(hidden, 1, bias=False)  # v^T tanh(.)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden, 2)
+        self.head = nn.Linear(hidden, num_classes)
 
     def from_embeddings(
         self, emb: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B, 2) and attention weights (B, L; zero at padding) from already-masked embeddings."""
+        """Logits (B, classes) and attention weights (B, L; zero at padding) from already-masked embeddings."""
         h = self.encoder(emb, lengths)
         u = self.score(torch.tanh(self.proj(h))).squeeze(-1)
         u = u.masked_fill(mask <= 0, float("-inf"))
@@ -211,7 +212,8 @@ class PostHoc(Method):
         c = self.config
         if isinstance(backbone, TransformerBackbone):
             return TransformerClassifier(backbone, dropout=c.dropout)
-        return AttentionClassifier(backbone.vectors, hidden=c.hidden_size, dropout=c.dropout, gru_mode=c.gru_mode)
+        return AttentionClassifier(backbone.vectors, hidden=c.hidden_size, dropout=c.dropout, gru_mode=c.gru_mode,
+                                   num_classes=backbone.num_classes)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         """One Adam group {classifier}; a transformer classifier with `encoder_lr` set gets two, its encoder at

@@ -41,11 +41,12 @@ class RandomDZ(Method):
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         """The selector only: the predictor is trained in `pretrain` and then never moves."""
-        return [torch.optim.Adam([{"params": model.selector_parameters(), "lr": self.config.lr, "name": "selector"}])]
+        return [torch.optim.Adam(self.param_groups("selector", model.selector, self.config.lr))]
 
     def pretrain(self, model: nn.Module, epoch_batches: Callable[[], Iterator[Batch]]) -> None:
         c = self.config
-        opt = torch.optim.Adam(model.predictor_parameters(), lr=c.lr)
+        groups = self.param_groups("predictor", model.predictor, c.lr, params=model.predictor_parameters())
+        opt = torch.optim.Adam(groups)
         model.train()
         for _ in range(int(self.params["predictor_epochs"])):
             for batch in epoch_batches():

@@ -1,7 +1,7 @@
-"""3PLAYER (Yu et al., EMNLP 2019): a complement predictor reads what the selector left out (§7.1).
+"""3PLAYER (Yu et al., EMNLP 2019): a complement predictor reads what the selector left out (docs/methods.md#3player).
 
 The original trains the generator with REINFORCE; this is the Gumbel re-host on the shared backbone that
-methods.md names as ratbench's default (quirk A26).
+docs/methods.md#3player names as ratbench's default (docs/methods.md#quirks (Q26)).
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ class ThreePlayer(Method):
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         """[selector+predictor, complement]: the complement predictor is updated in its own step only."""
-        comp = list(model.complement.parameters())
-        return [*super().build_optimizers(model), torch.optim.Adam([{"params": comp, "lr": self.config.lr}])]
+        comp = self.param_groups("complement", model.complement, self.config.lr)
+        return [*super().build_optimizers(model), torch.optim.Adam(comp)]
 
     def train_step(self, model: nn.Module, batch: Batch, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
         c = self.config

@@ -62,8 +62,9 @@ class Rationalizer(nn.Module):
     """Embedding + selector + predictor over a backbone. Methods add players around it; the engine only sees
     this API."""
 
-    def __init__(self, backbone: Any, dropout: float = 0.2, num_classes: int = 2):
+    def __init__(self, backbone: Any, dropout: float = 0.2, num_classes: int | None = None):
         super().__init__()
+        num_classes = backbone.num_classes if num_classes is None else num_classes
         self.embed = backbone.embedding()
         self.selector = SelectorPlayer(backbone.encoder(), backbone.width, dropout)
         self.predictor = PredictorPlayer(backbone.encoder(), backbone.width, dropout, num_classes)

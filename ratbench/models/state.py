@@ -40,7 +40,7 @@ class StateMismatch(ValueError):
 def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load a `trainable_state` strictly: the saved keys must be exactly the model's keys minus the rebuilt ones."""
     current = model.state_dict()
-    skip = rebuilt_keys(model)
+    skip = rebuilt_keys(model) & set(current)  # a rebuilt module's non-persistent buffers are in neither
     expected = set(current) - skip
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:

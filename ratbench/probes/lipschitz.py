@@ -1,4 +1,4 @@
-"""Lipschitz estimate of the predictor over the training set (DR App. A.4, VER Figure 4; methods.md §12.6 item 4).
+"""Lipschitz estimate of the predictor over the training set (DR App. A.4, VER Figure 4; docs/probes.md#lipschitz).
 
 For each training text: Z = the selector's rationale, f = predictor probability of class 1, G_t = df/d(e_t z_t);
 v = sum_t z_t |G_t| / sum_t z_t; L_i = ||v||_2; report max_i L_i and the mean (empty rationales skipped).
