@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ratbench.config import RunConfig
+from ratbench.errors import RatbenchError
 from ratbench.data.batching import make_batch
 from ratbench.data.pieces import piece_split
 from ratbench.data.subwords import tokenize_split
@@ -22,6 +23,7 @@ from ratbench.methods.catalog import method_class
 from ratbench.models.backbones import TransformerBackbone
 from ratbench.models.gumbel import sample_st
 from ratbench.models.state import load_trainable_state, trainable_state
+from ratbench.plan import plan
 from ratbench.models.transformer import build_encoder, tiny_config, wordpiece_tokenizer
 
 PIECES = ["the", "beer", "is", "good", "bad", "head", "white", "un", "##believ", "##able", "!", "."]
@@ -174,3 +176,14 @@ def test_encoder_lr_splits_every_players_group(tok):
     # generator i at i x lr (heads) and i x encoder_lr (encoders); the predictor at lr / n and encoder_lr / n
     assert rates["generator2.encoder"] == pytest.approx(2e-5) and rates["generator2"] == pytest.approx(2e-4)
     assert rates["predictor.encoder"] == pytest.approx(1e-5 / 3) and rates["predictor"] == pytest.approx(1e-4 / 3)
+
+
+def test_a_group_leaves_out_methods_of_another_backbone_and_a_named_one_is_an_error(tmp_path):
+    def grid(methods, named, backbone):
+        return plan(methods, ["synth-appearance"], [1], "smoke", {"backbone": backbone}, None, "cpu", tmp_path,
+                    tmp_path / "results", named=named)
+
+    assert {s.method for s in grid(["rnp", "cr", "dmr"], set(), "gru")} == {"rnp", "dmr"}
+    assert {s.method for s in grid(["rnp", "cr", "dmr"], set(), "transformer")} == {"rnp", "cr"}
+    with pytest.raises(RatbenchError, match="cr does not run on the gru backbone"):
+        grid(["rnp", "cr"], {"cr"}, "gru")
