@@ -14,17 +14,17 @@ import torch
 from torch import nn
 
 from ratbench.config import RunConfig
-from ratbench.errors import RatbenchError
 from ratbench.data.batching import make_batch
 from ratbench.data.pieces import piece_split
 from ratbench.data.subwords import tokenize_split
 from ratbench.engine.evaluation import evaluate, to_words
+from ratbench.errors import RatbenchError
 from ratbench.methods.catalog import method_class
 from ratbench.models.backbones import TransformerBackbone
 from ratbench.models.gumbel import sample_st
 from ratbench.models.state import load_trainable_state, trainable_state
-from ratbench.plan import plan
 from ratbench.models.transformer import build_encoder, tiny_config, wordpiece_tokenizer
+from ratbench.plan import plan
 
 PIECES = ["the", "beer", "is", "good", "bad", "head", "white", "un", "##believ", "##able", "!", "."]
 WORDS = [["the", "beer", "is", "unbelievable", "!"], ["white", "head", "."], ["the", "head", "is", "bad", "."]]
