@@ -25,7 +25,7 @@ from ratbench import api
 from ratbench.config import parse_overrides
 from ratbench.data.batching import eval_batches
 from ratbench.data.synthetic import ASPECTS, aspect_words
-from ratbench.engine import Callback
+from ratbench.engine import Callback, Engine
 from ratbench.models.gumbel import sample_st
 from ratbench.paths import data_root
 
@@ -87,7 +87,7 @@ class AspectProbe:
         kept = []
         with torch.inference_mode():
             for b in self.batches:
-                logits = model.select_logits(model.embed(b.ids, b.mask), b.lengths)
+                logits = model.select_logits(model.embed(b.ids, b.mask), b)
                 kept.append((logits[..., 1] > logits[..., 0]).float().cpu().numpy())
         model.train(was_training)
         rate = self._by_class(kept)
@@ -107,9 +107,9 @@ class AspectProbe:
         for b in self.batches:
             emb = model.embed(b.ids, b.mask).detach()
             with torch.no_grad():
-                logits = model.select_logits(emb, b.lengths)
+                logits = model.select_logits(emb, b)
             z = sample_st(logits, engine.config.tau, gen)[0].detach().requires_grad_(True)
-            ce = nn.functional.cross_entropy(model.predict(emb, z, b.mask, b.lengths), b.labels, reduction="sum")
+            ce = nn.functional.cross_entropy(model.predict(emb, z, b), b.labels, reduction="sum")
             (g_ce,) = torch.autograd.grad(engine.config.cls_weight * ce, z)
             z2 = z.detach().requires_grad_(True)
             (g_reg,) = torch.autograd.grad(method.regulariser(z2, b.mask) * len(b.labels), z2)

@@ -65,7 +65,7 @@ def floor_epoch(engine: Engine, batch_size: int, bucketed: bool) -> float:
     for b, emb in zip(batches, embs):
         # the predictor reads e*z, so its backward pass also computes the gradient for its input
         rationale = emb.detach().requires_grad_(True)
-        out = selector(emb, b.lengths).sum() + predictor(rationale, b.lengths).sum()
+        out = selector(emb, b).sum() + predictor(rationale, b).sum()
         out.backward()
     if engine.device.type == "cuda":
         torch.cuda.synchronize()

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,14 +23,18 @@ import torch
 from ratbench import __version__
 from ratbench.atomic import write_text
 from ratbench.config import RunConfig, config_of, to_dict
+from ratbench.data.catalog import DATASETS
 from ratbench.data.corpus import Corpus
+from ratbench.data.pieces import load_piece_corpus, resolve_encoder
 from ratbench.data.prepare import load_corpus
 from ratbench.engine import Callback, Engine, limit_split, resolve_device
 from ratbench.errors import RatbenchError
 from ratbench.executors.base import EXECUTORS, Events, Outcome
 from ratbench.methods.base import Method
 from ratbench.methods.catalog import method_class
+from ratbench.models.backbones import gru_backbone, transformer_backbone
 from ratbench.models.state import StateMismatch, load_trainable_state
+from ratbench.models.transformer import TransformerEncoder, load_encoder
 from ratbench.plan import RunSpec, plan, waves
 from ratbench.probes.base import Probe, ProbeContext, ProbeRun
 from ratbench.probes.catalog import probe_class
@@ -50,8 +54,41 @@ def corpus(dataset: str, data_root: str, vectors: str = "default", splits: str =
     return load_corpus(dataset, Path(data_root), vectors, splits)
 
 
+@functools.lru_cache(maxsize=4)
+def piece_corpus(dataset: str, data_root: str, encoder: str, splits: str, max_len: int, max_query_len: int,
+                 mlm_steps: int) -> Corpus:
+    """The sub-word corpus of the transformer backbone (data/pieces.py), for one encoder."""
+    resolved = resolve_encoder(dataset, Path(data_root), encoder, splits, mlm_steps)
+    return load_piece_corpus(dataset, Path(data_root), resolved, splits, max_len, max_query_len)
+
+
+def encoder_name(config: RunConfig, dataset: str) -> str:
+    return DATASETS.get(dataset).encoder if config.encoder == "default" else config.encoder
+
+
 def corpus_of(config: RunConfig, dataset: str, data_root: str) -> Corpus:
+    if config.backbone == "transformer":
+        return piece_corpus(dataset, str(data_root), encoder_name(config, dataset), config.splits, config.max_len,
+                            config.max_query_len, config.local_mlm_steps)
     return corpus(dataset, str(data_root), config.vectors, config.splits)
+
+
+@functools.lru_cache(maxsize=2)
+def pretrained(encoder: str, gradient_checkpointing: bool) -> TransformerEncoder:
+    """A loaded encoder (cached per process; every run deep-copies it for its players)."""
+    return load_encoder(encoder, gradient_checkpointing=gradient_checkpointing)
+
+
+def encoder_loader(config: RunConfig) -> Callable[[str], TransformerEncoder]:
+    """`context["load_encoder"](spec)`: a second pretrained encoder for a method that builds one besides the run's
+    backbone (REKD's student encoder), a hub name, a directory or `minilm`, loaded as the backbone's is."""
+    return functools.partial(pretrained, gradient_checkpointing=config.gradient_checkpointing)
+
+
+def backbone_of(config: RunConfig, data: Corpus) -> Any:
+    if config.backbone == "transformer":
+        return transformer_backbone(data, pretrained(data.encoder, config.gradient_checkpointing))
+    return gru_backbone(data, config)
 
 
 def prepare_data(specs: Sequence[RunSpec]) -> None:
@@ -63,11 +100,15 @@ def prepare_data(specs: Sequence[RunSpec]) -> None:
 
 # -- one run -----------------------------------------------------------------------------------------------
 def _dependency_records(spec: RunSpec) -> dict[str, dict[str, Any]]:
-    """The finished records this run reads, as plain facts for the method (methods never read files)."""
+    """The finished records this run reads, as plain facts for the method (methods never read files): the record's
+    `path` and test `metrics`, and `restore(device="cpu")`, which rebuilds that run's prepared method and trained
+    model (a `Restored`, selected epoch, eval mode) for methods that read another run's model (FRESH's explainer,
+    a distillation teacher). Nothing is restored unless the method calls it."""
     out = {}
     for method, path in spec.dependencies.items():
         if is_finished(Path(path)):
-            out[method] = {"path": path, "metrics": load_record(Path(path)).metrics}
+            out[method] = {"path": path, "metrics": load_record(Path(path)).metrics,
+                           "restore": functools.partial(restore, Path(path), Path(spec.data_root))}
     return out
 
 
@@ -89,9 +130,10 @@ def build(spec: RunSpec, callbacks: Sequence[Callback] = ()) -> Engine:
     device = resolve_device(spec.device)
     method = method_class(spec.method)(spec.config)
     data = corpus_of(spec.config, spec.dataset, spec.data_root)
-    context = {"dataset": spec.dataset, "profile": spec.profile, "records": _dependency_records(spec)}
+    context = {"dataset": spec.dataset, "profile": spec.profile, "records": _dependency_records(spec),
+               "load_encoder": encoder_loader(spec.config)}
     return Engine(method, data, spec.config, spec.seed, device, callbacks=[*probe_hooks(spec.config), *callbacks],
-                  context=context)
+                  context=context, backbone=backbone_of(spec.config, data))
 
 
 def train(spec: RunSpec, callbacks: Sequence[Callback] = ()) -> RunRecord | None:
@@ -121,8 +163,11 @@ def _train_and_record(spec: RunSpec, callbacks: Sequence[Callback]) -> RunRecord
         device = engine.device
         record.device = str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)
         data = corpus_of(spec.config, spec.dataset, spec.data_root)
-        record.data, record.vectors, record.leakage = data.files, data.vectors_name, data.leakage
-        record.protocol = as_record(protocol(spec.config, engine.method.post_hoc))
+        record.data, record.vectors, record.leakage = data.files, data.vectors_name or None, data.leakage
+        record.backbone = {**engine.backbone.describe(), **({"pieces": data.pieces} if data.pieces else {})}
+        if data.encoder:  # the encoder as the user named it (`local`, `minilm`, a hub name), for table labels
+            record.backbone["encoder"] = encoder_name(spec.config, spec.dataset)
+        record.protocol = as_record(protocol(spec.config, engine.method.info.calibrates_alpha))
         record.label_leak = engine.method.label_leak()
         result = engine.fit()
         save_checkpoint(checkpoint_path(spec.path), engine.model_state())
@@ -158,9 +203,9 @@ def restore(record_file: Path, data_root: Path, device: str = "cpu") -> Restored
     method = method_class(record.method)(config)
     data = corpus_of(config, record.dataset, str(data_root))
     context = {"seed": record.seed, "dataset": record.dataset, "profile": record.profile,
-               "own_notes": record.method_notes}
+               "own_notes": record.method_notes, "load_encoder": encoder_loader(config)}
     method.prepare(data, limit_split(data.train, config.train_limit), context)
-    model = method.build_model(torch.from_numpy(data.vectors))
+    model = method.build_model(backbone_of(config, data))
     try:
         load_trainable_state(model, load_checkpoint(record_file, device))
     except StateMismatch as err:

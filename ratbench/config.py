@@ -36,7 +36,8 @@ class RunConfig:
     tau: float = 1.0
     dropout: float = 0.2
     hidden_size: int = 200  # both directions together
-    # Sparsity calibration on dev (methods.md §0.6): after each epoch alpha moves toward the value that
+    # Sparsity calibration on dev (docs/methods.md#shared-pipeline (dev calibration of alpha)): after each epoch alpha
+    # moves toward the value that
     # makes dev S hit target_sparsity (percent). None disables it.
     target_sparsity: float | None = 15.0
     calibrate: str = "dev"  # "dev" | "none"
@@ -49,7 +50,7 @@ class RunConfig:
     # evaluation batches: "length" (sorted by length: less padding) or "dataset" (file order, as published code)
     eval_order: str = "length"
     eval_seed: int = 20240601
-    gru_mode: str = "auto"  # masked|packed: padding never read; padded: the reference (§0.8 item 8)
+    gru_mode: str = "auto"  # masked|packed: padding never read; padded: the reference (docs/methods.md#quirks (Q27))
     # "random": the published composition (any lengths in a batch); "bucketed": similar lengths batched
     # together, fewer GRU steps per batch on CPU (opt-in; its effect on results is in results/README.md)
     batching: str = "random"
@@ -57,6 +58,15 @@ class RunConfig:
     # word vectors of the GRU methods: "default" (the dataset's own choice: GloVe 6B-100d for Beer/Hotel), or
     # the name of an imported vector resource (docs/datasets.md#word-vectors)
     vectors: str = "default"
+    # the players' encoders (models/backbones.py): "gru" over frozen word vectors, or "transformer"
+    backbone: str = "gru"
+    # transformer backbone: "default" (the dataset's: `local` for the built-in corpora, bert-base-uncased
+    # otherwise), `minilm` (the ratbench[minilm] extra), a hub name or a local directory
+    encoder: str = "default"
+    encoder_lr: float | None = None  # learning rate of the transformer encoders (None: `lr`); heads use `lr`
+    local_mlm_steps: int = 400  # the `local` encoder's masked-LM pretraining budget (docs/transformers.md)
+    max_query_len: int = 32  # query pieces kept (query tasks, transformer backbone)
+    gradient_checkpointing: bool = False  # recompute transformer activations in backward: less memory, slower
     max_len: int = 256
     # "batch": batches padded to their own longest example, padding never counted (ratbench); "max_len": every
     # review padded to max_len and selected padding counted in the regularisers, as the published code does
@@ -84,12 +94,14 @@ ENGINE_KEYS = [f.name for f in dataclasses.fields(RunConfig) if f.name != "metho
 _CHOICES = {"calibrate": ("dev", "none"), "eval_mode": ("sample", "argmax"),
             "gru_mode": ("auto", "masked", "packed", "padded"), "batching": ("random", "bucketed"),
             "precision": ("fp32", "bf16"),
-            "eval_order": ("length", "dataset"), "pad_to": ("batch", "max_len"), "splits": ("published", "repaired")}
-_UNHASHED = {"num_threads", "probes"}
+            "eval_order": ("length", "dataset"), "pad_to": ("batch", "max_len"), "splits": ("published", "repaired"),
+            "backbone": ("gru", "transformer")}
+_UNHASHED = {"num_threads", "probes", "gradient_checkpointing"}
 # Settings added after results existed, whose default is the earlier behaviour: at the default they stay out
 # of the hash, so adding an option never orphans finished runs (resume and diagnose still find them).
 _HASHED_WHEN_SET = {"precision": "fp32", "vectors": "default",
-                    "eval_order": "length", "pad_to": "batch", "splits": "published"}
+                    "eval_order": "length", "pad_to": "batch", "splits": "published", "backbone": "gru",
+                    "encoder": "default", "encoder_lr": None, "local_mlm_steps": 400, "max_query_len": 32}
 
 
 def _profile_text(name: str) -> str:
@@ -120,7 +132,7 @@ def load_profile(name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RatbenchError(f"The profile {name} must be a YAML mapping with `defaults`, `datasets` and "
                             f"`methods` sections, got {type(data).__name__}.")
-    for section in ("defaults", "datasets", "methods"):
+    for section in ("defaults", "datasets", "methods", "backbones"):
         data[section] = data.get(section) or {}
         if not isinstance(data[section], dict):
             raise RatbenchError(f"The profile {name}: `{section}` must be a mapping, got "
@@ -134,18 +146,13 @@ def load_profile(name: str) -> dict[str, Any]:
 
 
 def _merged(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
-    """`extends: <profile>`: the base profile's settings, overridden key by key by this one's."""
-    out = {**base, **{k: v for k, v in own.items() if k not in ("defaults", "datasets", "methods")}}
-    out["defaults"] = {**base["defaults"], **own["defaults"]}
-    out["datasets"] = {d: {**(base["datasets"].get(d) or {}), **(own["datasets"].get(d) or {})}
-                       for d in {**base["datasets"], **own["datasets"]}}
-    methods = {}
-    for m in {**base["methods"], **own["methods"]}:
-        b, o = base["methods"].get(m) or {}, own["methods"].get(m) or {}
-        bd, od = b.get("datasets") or {}, o.get("datasets") or {}
-        methods[m] = {"defaults": {**(b.get("defaults") or {}), **(o.get("defaults") or {})},
-                      "datasets": {d: {**(bd.get(d) or {}), **(od.get(d) or {})} for d in {**bd, **od}}}
-    out["methods"] = methods
+    """`extends: <profile>`: the base profile, overridden key by key (recursively, mapping by mapping) by this one."""
+    out = dict(base)
+    for key, value in own.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = _merged(base[key], value)
+        else:
+            out[key] = value
     return out
 
 
@@ -209,17 +216,27 @@ def resolve(
     overrides: dict[str, Any] | None = None,
     epochs: int | None = None,
 ) -> RunConfig:
-    """The full configuration of one (method, dataset) run."""
+    """The full configuration of one (method, dataset) run.
+
+    Layers, each overriding the ones before: the profile's `defaults`, `datasets.<dataset>`, `methods.<method>`
+    (its `defaults`, then its `datasets.<dataset>`), then the same four layers of the profile's
+    `backbones.<backbone>` section (the backbone chosen by `--set backbone=...` or the profile), then `epochs`,
+    then `overrides`. So a backbone's settings beat the general ones, per-method ones included: the general
+    sections of `paper` hold the published GRU recipes, and `backbones.transformer` replaces their budgets."""
     prof = load_profile(profile)
     cfg = {k: v for k, v in dataclasses.asdict(RunConfig()).items() if k != "method_params"}
     params = dict(method_defaults)
-    mprof = prof["methods"].get(method, {}) or {}
-    layers = [
-        prof["defaults"],
-        prof["datasets"].get(dataset, {}) or {},
-        mprof.get("defaults", {}) or {},
-        (mprof.get("datasets", {}) or {}).get(dataset, {}) or {},
-    ]
+    chosen = (overrides or {}).get("backbone") or prof["datasets"].get(dataset, {}).get("backbone") \
+        or prof["defaults"].get("backbone") or cfg["backbone"]
+    bprof = prof["backbones"].get(chosen, {}) or {}
+
+    def of(section: dict[str, Any]) -> list[dict[str, Any]]:
+        m = (section.get("methods", {}) or {}).get(method, {}) or {}
+        return [section.get("defaults", {}) or {}, (section.get("datasets", {}) or {}).get(dataset, {}) or {},
+                m.get("defaults", {}) or {}, (m.get("datasets", {}) or {}).get(dataset, {}) or {}]
+
+    general, backbone = of(prof), of(bprof)
+    layers = [*general, *backbone]
     for layer in layers:
         unknown = [k for k in layer if k not in ENGINE_KEYS and k not in params]
         if unknown:

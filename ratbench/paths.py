@@ -1,4 +1,4 @@
-"""Where data and results live (cli.md: --data-root, $RATBENCH_DATA, user cache dir)."""
+"""Where data and results live (docs/datasets.md#cache-and-integrity: --data-root, $RATBENCH_DATA, user cache dir)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ratbench.config import RunConfig, check_override_keys, config_hash, resolve
-from ratbench.methods.catalog import method_class
+from ratbench.methods.catalog import check_backbone, method_class, method_info
 from ratbench.results.record import record_path
 
 
@@ -54,9 +54,13 @@ def plan(
     data_root: Path,
     results: Path,
     resume: bool = True,
+    named: set[str] | None = None,
 ) -> list[RunSpec]:
     """The grid's specs; a run that reads another method's records (`dependencies`) gets the spec of that
-    method's run with the same profile, overrides, dataset and seed, added to the grid if missing."""
+    method's run with the same profile, overrides, dataset and seed, added to the grid if missing.
+
+    `named`: the methods the user asked for by name (default: all of `methods`). A method that came in through
+    a group (`all`, `table1`) and does not run on the run's backbone is left out; a named one is an error."""
     wanted = list(dict.fromkeys(methods))
     defaults = {m: dict(method_class(m).defaults) for m in wanted}
     check_override_keys(overrides, defaults)
@@ -67,6 +71,9 @@ def plan(
         if params is None:
             params = defaults[method] = dict(method_class(method).defaults)
         cfg = resolve(profile, method, dataset, params, overrides, epochs)
+        if named is not None and method not in named and cfg.backbone not in method_info(method).backbones:
+            return []
+        check_backbone(method, cfg.backbone)  # before anything trains: a method that cannot run there stops here
         h = config_hash(cfg, method, dataset)
         return [RunSpec(dataset, method, seed, profile, cfg, h, device, str(data_root), str(results), list(seeds),
                         resume) for seed in seeds]

@@ -22,9 +22,10 @@ class Item:
     decision: str = ""  # docs/decisions/ record explaining the choice
 
 
-def protocol(config: RunConfig, post_hoc: bool = False) -> list[Item]:
+def protocol(config: RunConfig, calibrates_alpha: bool = True) -> list[Item]:
+    """`calibrates_alpha`: the method's sparsity comes from a regulariser's alpha (not a fixed top-k)."""
     c = config
-    calibrated = c.calibrate == "dev" and c.target_sparsity is not None and not post_hoc
+    calibrated = c.calibrate == "dev" and c.target_sparsity is not None and calibrates_alpha
     ref_padding = c.pad_to == "max_len"
     items = [
         Item("model selection",

@@ -183,3 +183,106 @@ def traversal_zip(path: Path) -> Path:
         zf.writestr("fever/train.jsonl", jsonl(FEVER["train"]))
         zf.writestr("../escaped.txt", "outside\n")
     return path
+
+
+# --- a trainable Movies-format task ------------------------------------------------------------------------------
+# Reviews of filler words over several lines with planted sentiment phrases; each phrase is one evidence group
+# (phrase-level, like Movies). Some reviews carry two touching phrases (adjacent evidence spans, scored as two
+# spans by ERASER's scorer, one run of a mask), and one test review has no evidence at all.
+POS_WORDS = ["great", "superb", "lovely", "moving", "brilliant"]
+NEG_WORDS = ["awful", "dull", "boring", "clumsy", "tedious"]
+FILLER_WORDS = [f"f{i}" for i in range(30)] + ["the", "a", "film", ",", "."]
+
+
+def movies_task(n_train: int = 160, n_val: int = 40, n_test: int = 40, seed: int = 0
+                ) -> tuple[dict[str, list[dict]], dict[str, str]]:
+    """(split -> records, docid -> document) in Movies' layout: no `docids`, the constant query, docs/."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    splits: dict[str, list[dict]] = {}
+    docs: dict[str, str] = {}
+    counter = 0
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        records = []
+        for k in range(n):
+            label = int(k % 2)
+            words = POS_WORDS if label else NEG_WORDS
+            lines = [[str(w) for w in rng.choice(FILLER_WORDS, int(rng.integers(6, 12)))] for _ in range(4)]
+            docid = f"{'posR' if label else 'negR'}_{counter:04d}.txt"
+            counter += 1
+            phrases = []
+            for line_no in sorted(rng.choice(4, 2 if k % 5 == 0 else 1, replace=False).tolist()):
+                length = int(rng.integers(2, 4))
+                phrase = [str(w) for w in rng.choice(words, length)]
+                at = int(rng.integers(0, len(lines[line_no])))
+                if k % 7 == 3:  # two touching phrases: adjacent evidence spans
+                    phrase2 = [str(w) for w in rng.choice(words, 2)]
+                    lines[line_no][at:at] = phrase + phrase2
+                    phrases.append((line_no, at, len(phrase)))
+                    phrases.append((line_no, at + len(phrase), 2))
+                else:
+                    lines[line_no][at:at] = phrase
+                    phrases.append((line_no, at, length))
+            starts = np.cumsum([0] + [len(line) for line in lines])
+            flat = [w for line in lines for w in line]
+            groups = []
+            for line_no, at, length in phrases:
+                s = int(starts[line_no] + at)
+                groups.append([ev(docid, s, s + length, " ".join(flat[s:s + length]), line_no, line_no + 1)])
+            if split == "test" and k == 1:
+                groups = []  # a review without evidence: classification only
+            docs[docid] = "\n".join(" ".join(line) for line in lines) + "\n"
+            records.append(rec(docid, "POS" if label else "NEG", groups, QUERY_MOVIES))
+        splits[split] = records
+    return splits, docs
+
+
+def write_vectors(path: Path, words: list[str], dim: int = 16, seed: int = 0) -> Path:
+    """A GloVe-format text file with seeded random vectors (no header)."""
+    import numpy as np
+
+    vectors = np.random.default_rng(seed).normal(0, 1, (len(words), dim))
+    path.write_text("".join(w + " " + " ".join(f"{v:.5f}" for v in row) + "\n" for w, row in zip(words, vectors)),
+                    encoding="utf-8")
+    return path
+
+
+MOVIES_WORDS = POS_WORDS + NEG_WORDS + FILLER_WORDS
+
+
+# --- a trainable e-SNLI-format task (three classes, two documents per example, a query, docs.jsonl) -------------
+ESNLI_CLASS_WORDS = {"entailment": ["indeed", "surely"], "neutral": ["maybe", "perhaps"],
+                     "contradiction": ["never", "not"]}
+
+
+def esnli_task(n_train: int = 150, n_val: int = 30, n_test: int = 30, seed: int = 0
+               ) -> tuple[dict[str, list[dict]], dict[str, str]]:
+    """Premise of filler words, hypothesis with one class word (the evidence, on the hypothesis); e-SNLI's layout:
+    docids null, documents `<id>_premise` / `<id>_hypothesis` in docs.jsonl, the constant query."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = list(ESNLI_CLASS_WORDS)
+    splits: dict[str, list[dict]] = {}
+    docs: dict[str, str] = {}
+    counter = 0
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        records = []
+        for k in range(n):
+            label = labels[k % 3]
+            aid = f"e{counter:04d}"
+            counter += 1
+            premise = [str(w) for w in rng.choice(FILLER_WORDS, int(rng.integers(5, 9)))]
+            hypothesis = [str(w) for w in rng.choice(FILLER_WORDS, int(rng.integers(3, 6)))]
+            at = int(rng.integers(0, len(hypothesis)))
+            hypothesis.insert(at, str(rng.choice(ESNLI_CLASS_WORDS[label])))
+            docs[f"{aid}_premise"] = " ".join(premise)
+            docs[f"{aid}_hypothesis"] = " ".join(hypothesis)
+            groups = [[ev(f"{aid}_hypothesis", at, at + 1, hypothesis[at])]]
+            records.append(rec(aid, label, groups, ESNLI_QUERY, None))
+        splits[split] = records
+    return splits, docs
+
+
+ESNLI_WORDS = [w for ws in ESNLI_CLASS_WORDS.values() for w in ws] + FILLER_WORDS + ESNLI_QUERY.lower().split()

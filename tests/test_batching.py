@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ratbench.data.batching import make_batch, train_batches
+from ratbench.models.backbones import GruBackbone
 from ratbench.models.encoders import FUSE_MAX_HIDDEN
 from ratbench.models.rationalizer import Rationalizer
 from tests.toy import toy_corpus
@@ -20,8 +21,8 @@ def _loss(model: Rationalizer, batch) -> torch.Tensor:
     each token alone, so it is the same with or without neighbours) and the selector's logits at real tokens."""
     emb = model.embed(batch.ids, batch.mask)
     z = ((batch.ids % 3) == 0).float() * batch.mask
-    logits = model.predict(emb, z, batch.mask, batch.lengths)
-    sel = model.select_logits(emb, batch.lengths)
+    logits = model.predict(emb, z, batch)
+    sel = model.select_logits(emb, batch)
     return F.cross_entropy(logits, batch.labels, reduction="sum") + (sel[..., 1] * batch.mask).pow(2).sum()
 
 
@@ -31,7 +32,7 @@ def test_batched_loss_and_gradients_equal_each_example_alone(gru_mode, hidden):
     index = np.arange(6)
     assert len(set(split.lengths[index].tolist())) > 1  # the batch really pads
     torch.manual_seed(0)
-    model = Rationalizer(torch.from_numpy(CORPUS.vectors), hidden=hidden, dropout=0.0, gru_mode=gru_mode)
+    model = Rationalizer(GruBackbone(torch.from_numpy(CORPUS.vectors), hidden, gru_mode), dropout=0.0)
     params = [p for p in model.parameters() if p.requires_grad]
 
     batched = _loss(model, make_batch(split, index))

@@ -21,6 +21,7 @@ from ratbench.methods.a2i import instruction_loss
 from ratbench.methods.a2r import SoftPathRationalizer, js_divergence
 from ratbench.methods.base import continuity_loss, sparsity_loss
 from ratbench.methods.catalog import method_class
+from ratbench.models.backbones import GruBackbone
 from ratbench.models.gumbel import sample_st, straight_through
 
 
@@ -201,7 +202,7 @@ class Chooser(nn.Module):
         self.sure = sure
         self.scale = nn.Parameter(torch.tensor(1.0))
 
-    def forward(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, emb: torch.Tensor, batch) -> torch.Tensor:
         s = (2 * self.choose - 1) * self.sure * self.scale
         return torch.stack([torch.zeros_like(s), s], -1)
 
@@ -220,12 +221,12 @@ class StubPlayers(nn.Module):
     def embed(self, ids, mask):
         return self.values.unsqueeze(-1)
 
-    def select_logits(self, emb, lengths):
-        return self.selector(emb, lengths)
+    def select_logits(self, emb, batch):
+        return self.selector(emb, batch)
 
-    def predict(self, emb, z, mask, lengths):
+    def predict(self, emb, z, batch, pool=None, remove=False):
         self.seen.append(z)
-        return self.predictor(emb[..., 0], z, mask)
+        return self.predictor(emb[..., 0], z, batch.mask)
 
 
 class StubComplementPlayers(StubPlayers):
@@ -342,9 +343,9 @@ def test_a2r_extra_losses_weight_the_soft_path_ce_by_cls_weight_and_js_by_lambda
 def test_a2r_soft_path_attends_over_real_tokens_by_the_selector_score():
     # alpha = softmax over real tokens of a1 - a0 = softmax(0, ln 3) = (1/4, 3/4), padding 0; with states
     # h = (4, 0), (0, 8), (1000, 1000 at padding) the pooled state is (1, 6); an identity head returns it
-    model = SoftPathRationalizer(torch.zeros(3, 2), hidden=2, dropout=0.0).eval()
+    model = SoftPathRationalizer(GruBackbone(torch.zeros(3, 2), 2, "masked"), dropout=0.0).eval()
     h = torch.tensor([[[4.0, 0.0], [0.0, 8.0], [1000.0, 1000.0]]])
-    model.predictor.states = lambda emb, lengths: h
+    model.predictor.states = lambda emb, keep, batch: h
     with torch.no_grad():
         model.soft_head.weight.copy_(torch.eye(2))
         model.soft_head.bias.zero_()

@@ -30,7 +30,8 @@ def _planted_hotel(base):
     Dev: 3 reviews, one of them repeated inside dev. Test: 4 annotated reviews."""
     test = [(1, "the room was great ."), (0, "the room was bad ."), (1, "very quiet room ."), (0, "very loud room .")]
     dev = [(1, "the staff was great ."), (0, "the staff was bad ."), (1, "the staff was great .")]
-    train = [(1, f"clean room {i} was great .") for i in range(4)] + [(0, f"dirty room {i} was bad .") for i in range(4)]
+    train = [(1, f"clean room {i} was great .") for i in range(4)] + [(0, f"dirty room {i} was bad .") for i in
+    range(4)]
     train += [(1, "The  Room was GREAT ."), (0, "the staff was great .")]  # test[0] (case, spacing), dev[0]
     oracle, target = base / "data" / "oracle", base / "data" / "target"
     oracle.mkdir(parents=True)

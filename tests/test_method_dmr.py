@@ -1,4 +1,4 @@
-"""DMR (methods.md §4): CMD, gradient isolation of the class-wise generators, evaluation-time generator choice,
+"""DMR (docs/methods.md#dmr): CMD, gradient isolation of the class-wise generators, evaluation-time generator choice,
 and a short training run on the toy corpus."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ratbench.engine import Engine
 from ratbench.errors import RatbenchError
 from ratbench.methods.catalog import method_class
 from ratbench.methods.dmr import cmd, deterministic_st
+from ratbench.models.backbones import gru_backbone
 from tests.toy import toy_corpus
 
 CORPUS = toy_corpus(n_train=800)
@@ -45,7 +46,7 @@ def _method(**params):
 def _built(**params):
     method = _method(**params)
     torch.manual_seed(0)
-    model = method.build_model(torch.from_numpy(CORPUS.vectors))
+    model = method.build_model(gru_backbone(CORPUS, method.config))
     return method, model, method.build_optimizers(model)
 
 
@@ -179,12 +180,12 @@ def test_generators_get_the_true_label_in_training():
 
 
 def test_step_loss_is_the_sum_of_the_section_4_terms():
-    """Written out from methods.md §4 with dropout off (the step's loss is computed before its update)."""
+    """Written out from docs/methods.md#dmr with dropout off (the step's loss is computed before its update)."""
     method = method_class("dmr")(RunConfig(hidden_size=32, dropout=0.0, alpha=0.15,
                                           method_params={"lambda_cls": 0.7, "lambda_om": 0.2, "lambda_fm": 0.5,
                                                          "temperature": 2.0, "cmd_mode": "true_cmd"}))
     torch.manual_seed(0)
-    model = method.build_model(torch.from_numpy(CORPUS.vectors))
+    model = method.build_model(gru_backbone(CORPUS, method.config))
     opts = method.build_optimizers(model)
     model.train()
     b = _batch([0, 1, 1, 0, 1, 0, 0, 1])

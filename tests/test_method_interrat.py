@@ -15,6 +15,7 @@ from ratbench.engine import Engine
 from ratbench.errors import RatbenchError
 from ratbench.methods.catalog import method_class
 from ratbench.methods.interrat import InterRAT, InterRATModel, per_example_continuity, per_example_sparsity
+from ratbench.models.backbones import gru_backbone
 from tests.toy import toy_corpus
 
 CORPUS = toy_corpus(n_train=800)
@@ -96,7 +97,7 @@ def test_confounder_mixture_is_prior_weighted_attention_over_class_embeddings():
 # -- 3. learning-rate schedule -----------------------------------------------------------------------------
 def test_lr_decays_per_epoch_down_to_the_floor():
     m = _method()
-    model = m.build_model(torch.from_numpy(CORPUS.vectors))
+    model = m.build_model(gru_backbone(CORPUS, m.config))
     [opt] = m.build_optimizers(model)
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     assert {id(p) for g in opt.param_groups for p in g["params"]} == trainable and len(opt.param_groups) == 1
@@ -106,7 +107,7 @@ def test_lr_decays_per_epoch_down_to_the_floor():
         assert opt.param_groups[0]["lr"] == pytest.approx(max(5e-5, 1e-3 * 0.97**k), rel=1e-9), k
     assert opt.param_groups[0]["lr"] == pytest.approx(5e-5)
     custom = _method(lr_decay=0.5, lr_floor=1e-4)
-    [opt] = custom.build_optimizers(custom.build_model(torch.from_numpy(CORPUS.vectors)))
+    [opt] = custom.build_optimizers(custom.build_model(gru_backbone(CORPUS, custom.config)))
     for _ in range(3):
         custom.on_epoch_end(1, [opt])
     assert opt.param_groups[0]["lr"] == pytest.approx(max(1e-4, 1e-3 * 0.5**3))
@@ -128,7 +129,7 @@ def test_priors_per_dataset_and_override(dataset, text, expected):
     m.prepare(CORPUS, CORPUS.train, {"dataset": dataset, "seed": 1})
     assert m.priors == pytest.approx(expected)
     assert m.notes["priors"] == pytest.approx(list(expected))
-    model = m.build_model(torch.from_numpy(CORPUS.vectors))
+    model = m.build_model(gru_backbone(CORPUS, m.config))
     assert model.confounder.priors.tolist() == pytest.approx(list(expected))
 
 
@@ -192,7 +193,7 @@ def test_training_loss_is_ce_plus_the_per_example_regulariser():
     method = _SpyInterRAT(cfg)
     method.alpha = 0.3  # as calibration would have moved it
     torch.manual_seed(0)
-    model = method.build_model(torch.from_numpy(CORPUS.vectors))
+    model = method.build_model(gru_backbone(CORPUS, method.config))
     batch = make_batch(CORPUS.train, np.arange(12))
     stats = method.train_step(model, batch, method.build_optimizers(model))
     z, value = method.seen

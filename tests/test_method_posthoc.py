@@ -20,6 +20,7 @@ from ratbench.errors import RatbenchError
 from ratbench.methods.catalog import method_class
 from ratbench.methods.posthoc import normalise_scores
 from ratbench.metrics import topk_select
+from ratbench.models.backbones import gru_backbone
 from ratbench.plan import plan, waves
 from ratbench.results.record import load_record
 from tests.toy import toy_corpus
@@ -162,7 +163,7 @@ def _lime_method(**params):
     m = method_class("lime")(_cfg(method_params={"num_samples": 100, "match_sparsity": "target", **params}))
     m.prepare(CORPUS, CORPUS.train, {"seed": 3})
     torch.manual_seed(0)
-    return m, m.build_model(torch.from_numpy(CORPUS.vectors)).eval()
+    return m, m.build_model(gru_backbone(CORPUS, m.config)).eval()
 
 
 def test_lime_rationale_memoised_padding_free_and_batch_independent(monkeypatch):

@@ -100,7 +100,7 @@ def test_3player_complement_sees_exactly_the_unselected_real_tokens():
     def capture(module, inputs, output) -> None:
         seen["x"] = inputs[0]
 
-    handle = model.complement.encoder.register_forward_hook(capture)
+    handle = model.complement.encoder.gru.register_forward_hook(capture)  # the BiGRU reads the masked input
     emb = model.embed(batch.ids, batch.mask)
     z = (torch.rand(batch.ids.shape, generator=torch.Generator().manual_seed(1)) < 0.3).float()
     model.predict_complement(emb, z, batch)
@@ -198,7 +198,7 @@ def test_mgr_generators_are_registered_with_their_learning_rates():
         emb = m.embed(batch.ids, batch.mask)
         from ratbench.models.gumbel import sample_st
 
-        ref = sample_st(m.generators[0](emb, batch.lengths), 1.0, torch.Generator().manual_seed(0))[0]
+        ref = sample_st(m.generators[0](emb, batch), 1.0, torch.Generator().manual_seed(0))[0]
     assert torch.equal(z, ref)
 
 

@@ -21,6 +21,7 @@ from ratbench.data.batching import eval_batches
 from ratbench.data.corpus import Split
 from ratbench.engine import Engine
 from ratbench.methods.catalog import method_class, method_groups
+from ratbench.models.backbones import gru_backbone
 from ratbench.probes.base import ProbeRun
 from ratbench.probes.catalog import probe_class
 from ratbench.probes.lipschitz import lipschitz
@@ -44,14 +45,15 @@ def test_non_overlap_of_known_masks():
 class _LinearPredictor(nn.Module):
     """logit_1 = sum_t w . x_t (logit_0 = 0): at x = 0, p1 = 1/2 and dp1/dx_t = w / 4 at every position."""
 
+    class _ReadsWordVectors(nn.Module):  # what the probe checks before it applies: a GRU-style player
+        reads_word_vectors = True
+
     def __init__(self, w: torch.Tensor):
         super().__init__()
         self.w = nn.Parameter(w)
+        self.encoder = self._ReadsWordVectors()
 
-    def features(self, x, mask, lengths):  # present so the probe recognises a standard predictor
-        return x
-
-    def forward(self, x, mask, lengths):
+    def forward(self, x, keep, batch):
         s = (x * self.w).sum((1, 2))
         return torch.stack([torch.zeros_like(s), s], -1)
 
@@ -161,11 +163,12 @@ class _GoldStub(nn.Module):
     def embed(self, ids, mask):
         return self.table[ids]
 
-    def select_logits(self, emb, lengths):
+    def select_logits(self, emb, batch):
         s = (2 * emb[..., 1] - 1) * 50.0
         return torch.stack([torch.zeros_like(s), s], -1)
 
-    def predict(self, emb, z, mask, lengths):
+    def predict(self, emb, z, batch, pool=None, remove=False):
+        mask = batch.attention if pool is None else pool
         m = (emb[..., 0] * z).masked_fill(mask == 0, float("-inf")).max(1).values
         return torch.stack([torch.zeros_like(m), 2 * m + 1], -1)
 
@@ -259,7 +262,7 @@ def test_select_draws_what_rationale_draws(name, params):
     cfg = RunConfig(hidden_size=16, method_params=params)
     method = method_class(name)(cfg)
     torch.manual_seed(0)
-    model = method.build_model(torch.from_numpy(TOY.vectors)).eval()
+    model = method.build_model(gru_backbone(TOY, method.config)).eval()
     batch = eval_batches(TOY.test, 32)[0]
     with torch.no_grad():
         a = method.select(model, batch, torch.Generator().manual_seed(5))

@@ -119,13 +119,13 @@ class _StubPlayers(nn.Module):
     def embed(self, ids, mask):
         return self.values.unsqueeze(-1)
 
-    def select_logits(self, emb, lengths):
+    def select_logits(self, emb, batch):
         s = (2 * self.choose - 1) * 50.0 * self.scale
         return torch.stack([torch.zeros_like(s), s], -1)
 
-    def predict(self, emb, z, mask, lengths):
+    def predict(self, emb, z, batch, pool=None, remove=False):
         self.read.append(z.detach().clone())
-        s = self.w * (emb[..., 0] * z * mask).sum(1)
+        s = self.w * (emb[..., 0] * z * batch.mask).sum(1)
         return torch.stack([torch.zeros_like(s), s], -1)
 
 

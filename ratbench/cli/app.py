@@ -25,6 +25,7 @@ VERBS = {
     "diagnose": ("ratbench.cli.diagnose", "Run a diagnostic probe: a CSV, a PNG and a printed table."),
     "show": ("ratbench.cli.show", "A finished run's rationales next to the human ones (terminal or HTML)."),
     "score": ("ratbench.cli.score", "Score rationales in ERASER's formats (token P/R/F1, IOU, AUPRC, ...)."),
+    "export": ("ratbench.cli.export", "Write finished runs' test predictions in ERASER's results format."),
     "data": ("ratbench.cli.data", "Fetch, import, inspect and list datasets and word vectors."),
     "list": ("ratbench.cli.listing", "List registered methods, datasets, probes or profiles."),
 }

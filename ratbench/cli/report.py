@@ -1,4 +1,5 @@
-"""`ratbench report`: tables (md, csv, tex) from run records, mean (std) over seeds, paired tests."""
+"""`ratbench report`: tables (md, csv, tex) from run records, mean (std) over seeds, paired tests; a second table of
+faithfulness, plausibility and NRG."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import typer
 
 from ratbench.cli.common import ResultsOpt, parse_name_list
 from ratbench.config import PRIMARY_SELECTION
-from ratbench.results.report import build_report
+from ratbench.results.report import FAITHFULNESS_COLUMNS, build_report
 
 app = typer.Typer(add_completion=False)
+DEFAULT_COLUMNS = ",".join(FAITHFULNESS_COLUMNS)
 
 
 @app.command("report")
@@ -26,6 +28,14 @@ def report_cmd(
         "--selection", help="Which model-selection rule's epoch to report: dev_acc_matched_s (ratbench's, best dev "
                             "accuracy among epochs near the sparsity target) or dev_acc (the published rule). "
                             "Every run records both.")] = PRIMARY_SELECTION,
+    faithfulness: Annotated[bool, typer.Option(
+        "--faithfulness/--no-faithfulness",
+        help="Also write the faithfulness and plausibility table with NRG (faithfulness.md, nrg.csv).")] = True,
+    columns: Annotated[str, typer.Option(
+        "--columns", help="Columns of the faithfulness table (metric names; classifier_acc is 'Acc (full text)', "
+                          "nrg_faithfulness, nrg_plausibility, nrg_task the NRG parts).")] = DEFAULT_COLUMNS,
 ) -> None:
-    """Aggregate RunRecords into summary.csv, runs.csv and table.md (table.tex with --format tex)."""
-    build_report(results, out, parse_name_list(fmt), baseline, published, parse_name_list(metrics), selection)
+    """Aggregate RunRecords into summary.csv, runs.csv and table.md (table.tex with --format tex), and the
+    faithfulness and plausibility table with NRG into faithfulness.md and nrg.csv (faithfulness.tex)."""
+    build_report(results, out, parse_name_list(fmt), baseline, published, parse_name_list(metrics), selection,
+                 faithfulness, parse_name_list(columns))

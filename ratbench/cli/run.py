@@ -56,8 +56,13 @@ def run_cmd(
     if executor not in EXECUTOR_CHOICES:
         raise RatbenchError(f"--executor must be local or ray, got {executor!r}.")
     root, out = _data_root(data_root), results_root(results)
-    grid = api.plan(expand_methods(methods), expand_datasets(datasets), parse_int_list(seeds), profile,
-                    parse_overrides(set_ or []), epochs, device, root, out, resume)
+    wanted = expand_methods(methods)
+    named = {t.strip() for t in methods.split(",")} & set(wanted)
+    grid = api.plan(wanted, expand_datasets(datasets), parse_int_list(seeds), profile,
+                    parse_overrides(set_ or []), epochs, device, root, out, resume, named=named)
+    left_out = [m for m in wanted if m not in {s.method for s in grid}]
+    if left_out:
+        console.print(f"Left out (they do not run on this backbone): {', '.join(left_out)}.")
     todo = [s for s in grid if not (resume and is_finished(s.path))]
     console.print(f"[bold]ratbench run[/]: {len(grid)} runs ({len(grid) - len(todo)} already finished, "
                   f"{len(todo)} to train), profile {profile}, results in {out}")

@@ -68,10 +68,15 @@ def import_path(name: str, path: Path, root: Path, vector_name: str | None = Non
         how = "" if choice.name == "glove-6b-100d" else f"; select them with --set vectors={choice.name}"
         return Imported([choice.path], f"Imported word vectors {choice.name!r} into {choice.path}{how}")
     names = import_names()
+    if name in DATASETS and DATASETS.get(name).family in names:  # a dataset name imports through its family
+        name = DATASETS.get(name).family
     if name not in names:
         raise RatbenchError(f"Cannot import {name!r}.{suggest(name, list(names))} Choose one of: "
                             + "; ".join(f"{k} ({v})" for k, v in names.items()) + ".")
     fam = family(name)
     placed = fam.import_path(Path(path), Path(root))
+    # the family's datasets whose files this import placed (an ERASER import may bring one task of seven)
+    new = {Path(p).resolve() for p in placed}
+    here = [s.name for s in fam.specs() if {p.resolve() for p in fam.files(s, Path(root)).values()} <= new]
     return Imported(placed, f"Imported {len(placed)} file(s) for {name} into {root} (sha256 recorded in "
-                            "manifest.json).", [s.name for s in fam.specs()])
+                            "manifest.json).", here)

@@ -13,11 +13,25 @@ from ratbench.data.corpus import Split
 @dataclass
 class Batch:
     ids: torch.Tensor  # (B, L) int64, 0 at padding
-    mask: torch.Tensor  # (B, L) float, 1 at real tokens
+    mask: torch.Tensor  # (B, L) float, 1 at selectable real tokens (what regularisers and metrics count)
     lengths: torch.Tensor  # (B,) int64, on CPU (pack_padded_sequence wants CPU lengths)
     labels: torch.Tensor  # (B,) int64
     gold: torch.Tensor | None  # (B, L) float or None
     index: np.ndarray  # example indices into the split
+    attention: torch.Tensor | None = None  # (B, L) float, 1 at every real position (defaults to mask)
+    forced: torch.Tensor | None = None  # (B, L) float, 1 at positions always read, never selectable
+    token_type: torch.Tensor | None = None  # (B, L) int64 segment ids
+    word_index: torch.Tensor | None = None  # (B, L) int64, word of each piece, -1 where none
+    word_gold: torch.Tensor | None = None  # (B, W) float word-level gold
+    word_mask: torch.Tensor | None = None  # (B, W) float, 1 at real words
+    # splits with evidence as given (ERASER): each example's evidence (an object array of ExampleEvidence, rows
+    # like `index`) and whether it has any (B,) float; rationale metrics skip examples without, Acc does not
+    evidence: np.ndarray | None = None
+    has_gold: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.attention is None:
+            self.attention = self.mask
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -50,13 +64,38 @@ def make_batch(split: Split, index: np.ndarray, device: torch.device | str = "cp
     gold = None
     if split.gold is not None:
         gold = _to(padded_view(split, index, split.gold, width)[0].astype(np.float32), device)
+    extra: dict[str, torch.Tensor] = {}
+    mask = valid
+    if split.forced is not None:
+        forced = padded_view(split, index, split.forced, width)[0].astype(bool) & valid
+        mask = valid & ~forced
+        extra["attention"] = _to(valid.astype(np.float32), device)
+        extra["forced"] = _to(forced.astype(np.float32), device)
+    if split.token_type is not None:
+        extra["token_type"] = _to(padded_view(split, index, split.token_type, width)[0].astype(np.int64), device)
+    if split.word_index is not None:
+        word = padded_view(split, index, split.word_index.astype(np.int64) + 1, width)[0] - 1  # -1 at padding
+        extra["word_index"] = _to(np.ascontiguousarray(word), device)
+    if split.word_offsets is not None:
+        n_words = split.word_lengths[index]
+        cols = np.arange(max(int(n_words.max()) if len(index) else 1, 1))
+        real = cols[None, :] < n_words[:, None]
+        extra["word_mask"] = _to(real.astype(np.float32), device)
+        if split.word_gold is not None:
+            pos = np.where(real, split.word_offsets[index][:, None] + cols[None, :], 0)
+            extra["word_gold"] = _to(np.where(real, split.word_gold[pos] if split.word_gold.size else 0, 0)
+                                     .astype(np.float32), device)
+    if split.evidence is not None:
+        extra["evidence"] = split.evidence.examples(index)
+        extra["has_gold"] = _to(split.evidence.has_gold[index].astype(np.float32), device)
     return Batch(
         ids=_to(ids.astype(np.int64), device),
-        mask=_to(valid.astype(np.float32), device),
+        mask=_to(mask.astype(np.float32), device),
         lengths=torch.from_numpy(np.maximum(lengths, 1).astype(np.int64)),
         labels=_to(np.ascontiguousarray(split.labels[index]), device),
         gold=gold,
         index=index,
+        **extra,
     )
 
 

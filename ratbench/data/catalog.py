@@ -5,6 +5,7 @@ A new dataset in a known format is one more entry here (docs/contributing: "Add 
 
 from __future__ import annotations
 
+from ratbench.data.formats.eraser import ERASER_TASKS, EraserTask
 from ratbench.data.specs import DatasetSpec, Remote
 from ratbench.registry import Registry, expand_names
 
@@ -21,6 +22,31 @@ _HOTEL_REMOTE = Remote(
 )
 BEER_PRIOR = (0.05, 0.95)  # the reference's constants for beer (its correlated data is ~95 % positive)
 
+# ERASER (docs/datasets-eraser.md): the seven published tasks (group `eraser`) and the two training variants
+# ERASER's own baselines train on (group `eraser-variants`, only ever used when named)
+ERASER_TITLES = {"movies": "ERASER-Movies", "multirc": "ERASER-MultiRC", "fever": "ERASER-FEVER",
+                 "boolq": "ERASER-BoolQ", "evidence_inference": "ERASER-Evidence-Inference", "cose": "ERASER-CoS-E",
+                 "esnli": "ERASER-e-SNLI", "esnli_flat": "ERASER-e-SNLI (flat; training variant)",
+                 "cose_simplified": "ERASER-CoS-E (simplified; training variant)"}
+# the GRU methods read every document whole (Movies averages ~774 tokens, Evidence Inference several thousand);
+# transformers cut at the `max_len` setting (docs/datasets-eraser.md#length)
+ERASER_WHOLE = 1_000_000
+
+
+def _eraser_spec(task: EraserTask) -> DatasetSpec:
+    digest = f"sha256:{task.sha256}" if task.sha256 else None
+    parent = ERASER_TASKS[task.archive]
+    remote = Remote(f"ERASER_{parent.name.upper()}", parent.url, f"{parent.name}.tar.gz", digest,
+                    parent.digest_source, parent.size)
+    k = len(task.labels)
+    return DatasetSpec(
+        f"eraser-{task.name.replace('_', '-')}", "eraser-variants" if task.scored_as else "eraser",
+        ERASER_TITLES[task.name], citation=" / ".join(task.citations), licence=task.licence,
+        class_prior=tuple(1.0 / k for _ in range(k)), label_names=task.labels, max_len=ERASER_WHOLE,
+        balance_train=False, remote=remote,
+        # GloVe 6B is uncased: the GRU looks each token up lower-cased (the tokens themselves stay as distributed)
+        extra={"task": task.name, "lookup": "lower", "scored_as": task.scored_as, "query": task.query})
+
 _ENTRIES = [
     *(DatasetSpec(f"beer-{a}", "beer", f"Beer-{a.title()}", aspect=i, aspect_name=a, citation=_BEER_CITE,
                   licence=_BEER_LICENCE, class_prior=BEER_PRIOR, groups=("all",))
@@ -30,10 +56,13 @@ _ENTRIES = [
       for i, a in enumerate(["Location", "Service", "Cleanliness"])),
     # the synthetic corpus imitates beer, so it keeps beer's prior
     *(DatasetSpec(f"synth-{a}", "synth", f"Synth-{a.title()}", aspect=i, aspect_name=a, vectors="synth",
-                  citation="ratbench built-in synthetic corpus", licence="MIT (generated)", class_prior=BEER_PRIOR)
+                  encoder="local", citation="ratbench built-in synthetic corpus", licence="MIT (generated)",
+                  class_prior=BEER_PRIOR)
       for i, a in enumerate(["appearance", "aroma", "palate"])),
-    DatasetSpec("toy", "toy", "Toy", vectors="toy", citation="ratbench test corpus", licence="MIT (generated)",
-                hidden=True),
+    DatasetSpec("toy", "toy", "Toy", vectors="toy", encoder="local", citation="ratbench test corpus",
+                licence="MIT (generated)", hidden=True),
+    *(_eraser_spec(t) for t in ERASER_TASKS.values() if not t.scored_as),
+    *(_eraser_spec(t) for t in ERASER_TASKS.values() if t.scored_as),
 ]
 for _spec in _ENTRIES:
     DATASETS.add(_spec.name, _spec)

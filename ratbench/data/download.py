@@ -1,7 +1,8 @@
 """Downloads for `data fetch`: pooch with a rich progress bar, digest verification, atomic placement.
 
 Each family or vector resource names its `Remote` (URL, file name, digest and the digest's source; see
-docs/datasets.md for where every digest comes from). Environment overrides, for mirrors and tests:
+docs/datasets.md (#hotel, #word-vectors, #cache-and-integrity) for where every digest comes from). Environment
+overrides, for mirrors and tests:
 `RATBENCH_MIRROR` (a base URL; the file name is appended), `RATBENCH_EXPECTED_SHA256_<KEY>` /
 `RATBENCH_EXPECTED_MD5_<KEY>` (trust a file whose digest differs from the record; KEY is the remote's key,
 e.g. HOTEL, GLOVE, GLOVE_STANFORD) and `RATBENCH_OFFLINE=1` (refuse to download).

@@ -9,6 +9,7 @@ import numpy as np
 
 from ratbench.data.catalog import DATASETS
 from ratbench.data.corpus import MAX_LEN, TextSplit
+from ratbench.data.formats.eraser import corpus_statistics
 from ratbench.data.leakage import audit
 from ratbench.data.loading import load_text_corpus
 
@@ -35,12 +36,18 @@ def split_stats(name: str, split: TextSplit, max_len: int = MAX_LEN) -> dict[str
     return out
 
 
+NO_EVIDENCE_NOTE = ("examples without evidence are kept: they count for classification (Acc, class counts) and are "
+                    "left out of every rationale metric (P/R/F1, IOU-F1, AUPRC) and of the evidence sparsity here")
+
+
 def dataset_info(name: str, root: Path, splits: str = "published") -> dict[str, Any]:
-    """Per split statistics of the splits a run would see, and their duplicate / leakage audit."""
+    """Per split statistics of the splits a run would see, and their duplicate / leakage audit. ERASER tasks
+    add, per split, their class counts, document and query lengths, evidence sparsity and examples without
+    evidence, next to the published numbers (`eraser`)."""
     spec = DATASETS.get(name)
     corpus = load_text_corpus(name, root, splits)
     report = audit(corpus)
-    return {
+    out = {
         "dataset": name,
         "title": spec.title,
         "variant": splits,
@@ -49,6 +56,13 @@ def dataset_info(name: str, root: Path, splits: str = "published") -> dict[str, 
         "leakage_summary": report.summary(),
         "files": corpus.files,
     }
+    if spec.extra.get("task"):
+        stats = corpus_statistics(corpus, str(spec.extra["task"]))
+        for row in out["splits"]:
+            row.update({k: v for k, v in stats["splits"][row["split"]].items() if k != "counts"})
+        out["eraser"] = {"task": stats["task"], "scored_as": stats["scored_as"], "published": stats["published"],
+                         "comparison": stats["comparison"], "no_evidence": NO_EVIDENCE_NOTE}
+    return out
 
 
 def leakage_lines(name: str, root: Path) -> list[str]:

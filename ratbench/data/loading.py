@@ -9,6 +9,7 @@ from ratbench.data.corpus import TextCorpus, balance
 from ratbench.data.families.base import DatasetFamily, family_of
 from ratbench.data.leakage import repair
 from ratbench.data.manifest import Manifest
+from ratbench.data.placing import digest_of
 from ratbench.data.specs import DatasetSpec
 from ratbench.data.vectors import VectorChoice, locate
 from ratbench.errors import RatbenchError
@@ -49,7 +50,7 @@ def load_text_corpus(name: str, root: Path, splits: str = "published") -> TextCo
     if spec.balance_train:
         corpus.train = balance(corpus.train, spec.balance_seed)
     manifest = Manifest(root)
-    corpus.files = {str(p): manifest.digest(p) for p in files.values()}
+    corpus.files = {str(p): digest_of(manifest, p) for p in files.values()}  # a folder: ERASER's docs/
     return corpus
 
 

@@ -6,6 +6,7 @@ length rules, so a changed or re-imported file rebuilds the cache and nothing el
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -16,23 +17,22 @@ import numpy as np
 
 from ratbench.atomic import write_bytes, write_text
 from ratbench.data.catalog import DATASETS
-from ratbench.data.corpus import Corpus, Split, build_split, corpus_words
+from ratbench.data.corpus import Corpus, Split, TextCorpus, TextSplit, build_split, corpus_words
 from ratbench.data.embeddings import corpus_embeddings
+from ratbench.data.evidence import Evidence
 from ratbench.data.leakage import LeakageReport, audit
 from ratbench.data.loading import load_text_corpus, source_files, vectors_for
 from ratbench.data.manifest import Manifest
+from ratbench.data.placing import fingerprint_of
+from ratbench.data.specs import DatasetSpec
 
 CACHE_VERSION = 2  # 2: the splits variant and its leakage audit
+ERASER_LAYOUT = 1  # GRU layout of query tasks (`query SEP document`, corpus.build_query_split); part of ERASER keys
 
 
 def _fingerprint(paths: list[Path], manifest: Manifest) -> list[list[str]]:
-    out = []
-    for p in sorted(paths):
-        entry = manifest.get(p)
-        st = p.stat()
-        digest = entry["sha256"] if entry and entry.get("size") == st.st_size else f"{st.st_size}:{st.st_mtime_ns}"
-        out.append([p.name, digest])
-    return out
+    """[name, identity] per source file, and per folder of documents (ERASER's docs/)."""
+    return [fingerprint_of(manifest, p) for p in sorted(paths)]
 
 
 def _split_arrays(prefix: str, split: Split) -> dict[str, np.ndarray]:
@@ -40,12 +40,30 @@ def _split_arrays(prefix: str, split: Split) -> dict[str, np.ndarray]:
               f"{prefix}_labels": split.labels}
     if split.gold is not None:
         arrays[f"{prefix}_gold"] = split.gold
+    if split.forced is not None:  # a query task's query positions (ERASER)
+        arrays[f"{prefix}_forced"] = split.forced
+    if split.evidence is not None:
+        arrays.update(split.evidence.to_arrays(prefix))
     return arrays
 
 
 def _split_from(data: dict[str, np.ndarray], prefix: str) -> Split:
     gold = data.get(f"{prefix}_gold")
-    return Split(data[f"{prefix}_ids"].astype(np.int64), data[f"{prefix}_offsets"], data[f"{prefix}_labels"], gold)
+    return Split(data[f"{prefix}_ids"].astype(np.int64), data[f"{prefix}_offsets"], data[f"{prefix}_labels"], gold,
+                 forced=data.get(f"{prefix}_forced"), evidence=Evidence.from_arrays(data, prefix))
+
+
+def lookup_form(spec: DatasetSpec, text: TextCorpus) -> TextCorpus:
+    """The corpus as the word vectors are looked up: lower-cased tokens and queries for a dataset whose spec says
+    `lookup: lower` (ERASER's cased tasks against the uncased GloVe 6B); the stored tokens are never changed."""
+    if spec.extra.get("lookup") != "lower":
+        return text
+
+    def lower(split: TextSplit) -> TextSplit:
+        queries = None if split.queries is None else [[w.lower() for w in q] for q in split.queries]
+        return dataclasses.replace(split, tokens=[[w.lower() for w in t] for t in split.tokens], queries=queries)
+
+    return dataclasses.replace(text, train=lower(text.train), dev=lower(text.dev), test=lower(text.test))
 
 
 def leakage_facts(report: LeakageReport) -> dict[str, Any]:
@@ -84,6 +102,8 @@ def load_corpus(name: str, root: Path, vectors: str = "default", splits: str = "
         "vectors": _fingerprint([vec_path], manifest),
         "splits": splits,
     }
+    if spec.extra.get("task"):  # ERASER: the lookup rule and the query layout (absent for the other families)
+        key_src["eraser"] = [spec.extra.get("lookup"), ERASER_LAYOUT]
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
     cache = root / "cache" / "corpus" / f"{name}-{key}.npz"
     meta_path = cache.with_suffix(".json")
@@ -96,14 +116,16 @@ def load_corpus(name: str, root: Path, vectors: str = "default", splits: str = "
                       splits, meta["leakage"])
 
     text = load_text_corpus(name, root, splits)
-    words, vectors = corpus_embeddings(vec_path, corpus_words(text, spec.max_len), root / "cache" / "vectors",
+    looked_up = lookup_form(spec, text)
+    words, vectors = corpus_embeddings(vec_path, corpus_words(looked_up, spec.max_len), root / "cache" / "vectors",
                                        digest=manifest.digest(vec_path))
     index = {w: i for i, w in enumerate(words) if i > 0}
     corpus = Corpus(
         name,
-        build_split(text.train, index, spec.max_len),
-        build_split(text.dev, index, spec.max_len),
-        build_split(text.test, index, spec.max_len),
+        # evidence travels with the evaluation splits only: training never reads gold
+        dataclasses.replace(build_split(looked_up.train, index, spec.max_len), evidence=None),
+        build_split(looked_up.dev, index, spec.max_len),
+        build_split(looked_up.test, index, spec.max_len),
         list(words),
         np.asarray(vectors, dtype=np.float32),
         {**text.files, str(vec_path): manifest.digest(vec_path)},

@@ -33,6 +33,7 @@ class DatasetSpec:
     aspect: int = 0  # column / aspect index within the family's files
     aspect_name: str = ""
     vectors: str = "glove-6b-100d"  # the word vectors GRU methods use unless `--set vectors=...` says otherwise
+    encoder: str = "bert-base-uncased"  # the transformer backbone's encoder unless `--set encoder=...` says otherwise
     citation: str = ""
     licence: str = ""
     # class distribution the published code assumes for this data (Inter_RAT's backdoor adjustment reads it;

@@ -23,9 +23,10 @@ from ratbench.data.corpus import Corpus
 from ratbench.engine.calibration import SparsityCalibrator
 from ratbench.engine.callbacks import Callback, CallbackList
 from ratbench.engine.evaluation import EVAL_BATCH, eval_generator, evaluate, faithfulness, full_text_accuracy
-from ratbench.engine.runtime import limit_split, seed_everything
+from ratbench.engine.runtime import limit_split, rng_state, seed_everything, set_rng_state
 from ratbench.engine.selection import PRIMARY_RULE, RULES, Candidate, ModelSelector
 from ratbench.methods.base import Method
+from ratbench.models.backbones import gru_backbone
 from ratbench.models.state import load_trainable_state, trainable_state
 
 
@@ -52,7 +53,9 @@ class Engine:
         device: torch.device,
         callbacks: Sequence[Callback] = (),
         context: dict[str, Any] | None = None,
+        backbone: Any = None,
     ):
+        """`backbone` (models/backbones.py) defaults to the GRU over the corpus's vectors."""
         self.method = method
         self.config = config
         self.seed = seed
@@ -63,16 +66,20 @@ class Engine:
         self.test = limit_split(corpus.test, config.test_limit)
         method.prepare(corpus, self.train, {"seed": seed, **(context or {})})
         seed_everything(seed)
-        self.model = method.build_model(torch.from_numpy(corpus.vectors)).to(device)
+        self.backbone = backbone if backbone is not None else gru_backbone(corpus, config)
+        self.model = method.build_model(self.backbone).to(device)
         self.optimizers = method.build_optimizers(self.model)
         # the published code pads every review to max_len; ratbench pads a batch to its longest review
         self.width = config.max_len if config.pad_to == "max_len" else None
         self.dev_batches = eval_batches(self.dev, EVAL_BATCH, device, config.eval_order, self.width)
         self.test_batches = eval_batches(self.test, EVAL_BATCH, device, config.eval_order, self.width)
-        # post-hoc explainers select at a fixed (matched) sparsity: nothing to calibrate or filter on
-        calibrate = config.calibrate == "dev" and not method.post_hoc
+        # post-hoc explainers and top-k methods select at a fixed (matched) sparsity: nothing to calibrate or filter
+        calibrate = config.calibrate == "dev" and method.info.calibrates_alpha
         self.selector = ModelSelector(config.target_sparsity, config.selection_tolerance, restrict=calibrate)
         self.calibrator = SparsityCalibrator(config.target_sparsity, config.calibration_gain, enabled=calibrate)
+        # training draws from the global generators; `fit` starts from their state here, so whatever runs between
+        # building and fitting (another engine, a probe) cannot change the run
+        self._rng_at_build = rng_state()
 
     # -- evaluation ------------------------------------------------------------------------------------
     def generator(self) -> torch.Generator:
@@ -102,6 +109,7 @@ class Engine:
 
     # -- the phases ------------------------------------------------------------------------------------
     def fit(self) -> RunResult:
+        set_rng_state(self._rng_at_build)
         with self.precision():
             self.callbacks.on_fit_start(self)
             self._pretrain()
@@ -116,7 +124,8 @@ class Engine:
                 row = _curve_row(epoch, totals, train_seconds, time.perf_counter() - t1, self.method.alpha, dev, test)
                 row.update(self.callbacks.epoch_values(self, epoch))
                 result.curves.append(row)
-                self.selector.offer(epoch, dev, test, self.model_state)
+                if self.method.selectable_epoch(epoch):  # e.g. not an RTP warm-up epoch
+                    self.selector.offer(epoch, dev, test, self.model_state)
                 self.method.alpha = self.calibrator.update(self.method.alpha, dev["S"])  # dev only, never test
                 self.method.on_epoch_end(epoch, self.optimizers)
                 self.callbacks.on_epoch_end(self, row)

@@ -20,6 +20,23 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def rng_state() -> dict[str, object]:
+    """Every global generator's state (python, numpy, torch, CUDA), to be put back with `set_rng_state`."""
+    state: dict[str, object] = {"python": random.getstate(), "numpy": np.random.get_state(),
+                                "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, object]) -> None:
+    random.setstate(state["python"])  # type: ignore[arg-type]
+    np.random.set_state(state["numpy"])  # type: ignore[arg-type]
+    torch.set_rng_state(state["torch"])  # type: ignore[arg-type]
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])  # type: ignore[arg-type]
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

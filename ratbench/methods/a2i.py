@@ -1,7 +1,9 @@
 """A2I (Liu et al., ICML 2025): an attacker generator searches for rationales that flip the predictor; the
-predictor is instructed to stay uninformative on them (methods.md §5)."""
+predictor is instructed to stay uninformative on them (docs/methods.md#a2i)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,21 +13,23 @@ from ratbench.methods.base import (
     Method,
     capped_cross_entropy,
     continuity_loss,
+    frozen,
     register_method,
     sparsity_loss,
     step_stats,
 )
 from ratbench.methods.catalog import MethodInfo
 from ratbench.models.gumbel import sample_st
-from ratbench.models.rationalizer import Rationalizer, Selector
+from ratbench.models.players import SelectorPlayer
+from ratbench.models.rationalizer import Rationalizer
 
 
 class AttackedRationalizer(Rationalizer):
     """The RNP players plus an attacker generator of the selector's shape."""
 
-    def __init__(self, vectors: torch.Tensor, hidden: int = 200, dropout: float = 0.2, gru_mode: str = "auto"):
-        super().__init__(vectors, hidden=hidden, dropout=dropout, gru_mode=gru_mode)
-        self.attacker = Selector(self.embed.dim, hidden, dropout, gru_mode)
+    def __init__(self, backbone: Any, dropout: float = 0.2, num_classes: int = 2):
+        super().__init__(backbone, dropout=dropout, num_classes=num_classes)
+        self.attacker = SelectorPlayer(backbone.encoder(), backbone.width, dropout)
 
 
 def instruction_loss(logits: torch.Tensor, flipped: torch.Tensor, hinge: bool) -> torch.Tensor:
@@ -47,6 +51,7 @@ INFO = MethodInfo(
     citation="Liu et al., Adversarial Cooperative Rationalization, ICML 2025",
     order=70,
     groups=("table1",),
+    backbones=("gru", "transformer"),
 )
 
 
@@ -63,8 +68,8 @@ class A2I(Method):
         self.epoch = 0  # epochs completed; the attack term is on from `open_epoch`
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
-        lr = self.config.lr * float(self.params["attacker_lr_rate"])
-        attacker = torch.optim.Adam([{"params": list(model.attacker.parameters()), "lr": lr, "name": "attacker"}])
+        rate = float(self.params["attacker_lr_rate"])
+        attacker = torch.optim.Adam(self.param_groups("attacker", model.attacker, self.config.lr * rate, scale=rate))
         return [*super().build_optimizers(model), attacker]
 
     def on_epoch_end(self, epoch: int, optimizers: list[torch.optim.Optimizer]) -> None:
@@ -77,32 +82,26 @@ class A2I(Method):
         attack_on = self.epoch >= int(self.params["open_epoch"])
         emb = model.embed(batch.ids, batch.mask)
         # 1) selector and predictor; the attacker's mask is a constant here
-        z, _ = sample_st(model.select_logits(emb, batch.lengths), c.tau)
-        logits = model.predict(emb, z, batch.mask, batch.lengths)
+        z, _ = sample_st(model.select_logits(emb, batch), c.tau)
+        logits = model.predict(emb, z, batch)
         cls = nn.functional.cross_entropy(logits, batch.labels)
         loss = c.cls_weight * cls + self.regulariser(z, batch.mask)
         if attack_on:
             with torch.no_grad():
-                z_a, _ = sample_st(model.attacker(emb, batch.lengths), c.tau)
-            on_attack = model.predict(emb, z_a, batch.mask, batch.lengths)
+                z_a, _ = sample_st(model.attacker(emb, batch), c.tau)
+            on_attack = model.predict(emb, z_a, batch)
             loss = loss + float(self.params["lambda_adv"]) * c.cls_weight * instruction_loss(
                 on_attack, flipped, bool(self.params["use_hinge"]))
         self.backward_step(loss, [main])
         # 2) the attacker, against the frozen selector and predictor, with a fresh sample
         if attack_on:
-            frozen = [model.selector, model.predictor]
-            for m in frozen:
-                m.requires_grad_(False)
-            try:
-                z_a, _ = sample_st(model.attacker(emb, batch.lengths), c.tau)
-                att_cls = nn.functional.cross_entropy(model.predict(emb, z_a, batch.mask, batch.lengths), flipped)
+            with frozen(model.selector, model.predictor):
+                z_a, _ = sample_st(model.attacker(emb, batch), c.tau)
+                att_cls = nn.functional.cross_entropy(model.predict(emb, z_a, batch), flipped)
                 att_loss = (c.cls_weight * att_cls
                             + float(self.params["gamma_sparsity"]) * c.lambda_sparsity
                             * sparsity_loss(z_a, batch.mask, self.alpha, c.pad_to == "max_len")
                             + float(self.params["gamma_continuity"]) * c.lambda_continuity
                             * continuity_loss(z_a, batch.mask, c.max_len, c.pad_to == "max_len"))
                 self.backward_step(att_loss, [attacker_opt])
-            finally:
-                for m in frozen:
-                    m.requires_grad_(True)
         return step_stats(loss, cls, logits, z, batch)

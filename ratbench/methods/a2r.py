@@ -1,7 +1,9 @@
 """A2R (Yu et al., NeurIPS 2021): a soft attention path over the full text keeps the selector's gradient
-informative (methods.md §7.2). Token-level Gumbel re-host, ratbench's default (quirk A26)."""
+informative (docs/methods.md#a2r). Token-level Gumbel re-host, ratbench's default (docs/methods.md#quirks (Q26))."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,9 +17,9 @@ from ratbench.models.rationalizer import NEG_INF, Rationalizer
 class SoftPathRationalizer(Rationalizer):
     """The RNP players plus a second predictor head W_s for the attention-pooled full text (shared encoder)."""
 
-    def __init__(self, vectors: torch.Tensor, hidden: int = 200, dropout: float = 0.2, gru_mode: str = "auto"):
-        super().__init__(vectors, hidden=hidden, dropout=dropout, gru_mode=gru_mode)
-        self.soft_head = nn.Linear(hidden, 2)
+    def __init__(self, backbone: Any, dropout: float = 0.2, num_classes: int = 2):
+        super().__init__(backbone, dropout=dropout, num_classes=num_classes)
+        self.soft_head = nn.Linear(backbone.width, num_classes)
 
     def predictor_parameters(self) -> list[nn.Parameter]:
         return [*super().predictor_parameters(), *self.soft_head.parameters()]
@@ -26,7 +28,7 @@ class SoftPathRationalizer(Rationalizer):
         """alpha = softmax over real tokens of (a1 - a0); logits of W_s(sum_t alpha_t h_t) on the full text."""
         scores = (sel_logits[..., 1] - sel_logits[..., 0]).masked_fill(batch.mask == 0, NEG_INF)
         alpha = scores.softmax(-1)
-        h = self.predictor.states(emb, batch.lengths)
+        h = self.predictor.states(emb, None, batch)
         return self.soft_head(self.predictor.dropout((alpha.unsqueeze(-1) * h).sum(1)))
 
 
@@ -48,6 +50,7 @@ INFO = MethodInfo(
     citation="Yu et al., Understanding Interlocking Dynamics of Cooperative Rationalization, NeurIPS 2021",
     order=90,
     provenance="adaptation",
+    backbones=("gru", "transformer"),
 )
 
 

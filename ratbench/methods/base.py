@@ -66,7 +66,7 @@ class Method:
     # False when a rationale is too costly to compute every epoch (LIME): epochs are then selected on dev
     # accuracy alone and rationales are computed once, for the selected epoch.
     explain_every_epoch: ClassVar[bool] = True
-    # The players: a Rationalizer (sub)class built with the config's width, dropout and GRU mode.
+    # The players: a Rationalizer (sub)class built over the run's backbone.
     model_class: ClassVar[type[nn.Module]] = Rationalizer
 
     @classmethod
@@ -79,6 +79,12 @@ class Method:
         """Post-hoc explainers explain a full-text classifier: their accuracy is not a rationale's accuracy, so
         the table shows Acc as not applicable and the record keeps the classifier's accuracy apart."""
         return self.info.post_hoc
+
+    @property
+    def explains_full_text(self) -> bool:
+        """The prediction reads the whole text and the rationale explains it (post-hoc explainers and explained
+        classifiers): evaluation also records the classifier's accuracy on its rationale alone (`rationale_acc`)."""
+        return self.info.kind in ("post-hoc", "explained-classifier")
 
     def __init__(self, config: RunConfig):
         self.config = config
@@ -116,18 +122,38 @@ class Method:
     def on_epoch_end(self, epoch: int, optimizers: list[torch.optim.Optimizer]) -> None:
         """After each epoch's evaluation: learning-rate schedules (Inter_RAT)."""
 
+    def selectable_epoch(self, epoch: int) -> bool:
+        """Whether the epoch just trained may be selected as the run's model (RTP: not during its warm-up)."""
+        return True
+
     # -- construction ------------------------------------------------------------------------------
-    def build_model(self, vectors: torch.Tensor) -> nn.Module:
-        c = self.config
-        return self.model_class(vectors, hidden=c.hidden_size, dropout=c.dropout, gru_mode=c.gru_mode)
+    def build_model(self, backbone: Any) -> nn.Module:
+        """The players over `backbone` (models/backbones.py: the GRU over frozen vectors or a transformer)."""
+        return self.model_class(backbone, dropout=self.config.dropout, num_classes=backbone.num_classes)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
-        """One Adam with groups {selector} and {predictor} (§0.3), so methods can scale them."""
-        groups = [
-            {"params": model.selector_parameters(), "lr": self.config.lr, "name": "selector"},
-            {"params": model.predictor_parameters(), "lr": self.config.lr, "name": "predictor"},
-        ]
+        """One Adam with groups {selector} and {predictor} (docs/methods.md#shared-pipeline), so methods can scale
+        them; with `encoder_lr` each player's encoder gets its own group at that rate (transformers: encoders
+        1e-5, heads 1e-4 in the published BERT code)."""
+        lr = self.config.lr
+        groups = [*self.param_groups("selector", model.selector, lr, params=model.selector_parameters()),
+                  *self.param_groups("predictor", model.predictor, lr, params=model.predictor_parameters())]
         return [torch.optim.Adam(groups)]
+
+    def param_groups(self, name: str, player: nn.Module, lr: float, scale: float = 1.0,
+                     params: list[nn.Parameter] | None = None) -> list[dict[str, Any]]:
+        """A player's trainable parameters (or `params`: the player's plus heads a model attaches to it, A2R's
+        soft head) as one group at `lr`, or two ({name}.encoder at `encoder_lr` x `scale`, {name} at `lr`) when
+        `encoder_lr` is set and the player has an encoder. Methods that scale a player's rate (MGR's i x lr,
+        A2I's attacker) pass the same factor as `scale`."""
+        params = [p for p in player.parameters() if p.requires_grad] if params is None else list(params)
+        encoder = getattr(player, "encoder", None)
+        if self.config.encoder_lr is None or encoder is None:
+            return [{"params": params, "lr": lr, "name": name}]
+        enc = [p for p in encoder.parameters() if p.requires_grad]
+        held = {id(p) for p in enc}
+        return [{"params": enc, "lr": self.config.encoder_lr * scale, "name": f"{name}.encoder"},
+                {"params": [p for p in params if id(p) not in held], "lr": lr, "name": name}]
 
     # -- training ------------------------------------------------------------------------------------
     def predictor_mask(self, z: torch.Tensor, soft: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -149,7 +175,8 @@ class Method:
         """Called after the loss and before backward/step: per-batch learning-rate rules (DR)."""
 
     def regulariser(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Omega(z) = lambda1 * sparsity + lambda2 * continuity (methods.md §1), the term every method shares."""
+        """Omega(z) = lambda1 * sparsity + lambda2 * continuity (docs/methods.md#shared-pipeline), the term every method
+        shares."""
         c = self.config
         ref = c.pad_to == "max_len"
         return (c.lambda_sparsity * sparsity_loss(z, mask, self.alpha, ref)
@@ -158,10 +185,10 @@ class Method:
     def train_step(self, model: nn.Module, batch: Batch, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
         c = self.config
         emb = model.embed(batch.ids, batch.mask)
-        logits = model.select_logits(emb, batch.lengths)
+        logits = model.select_logits(emb, batch)
         z, soft = sample_st(logits, c.tau)
         pred_emb = self.predictor_embedding(model, emb, z, batch)
-        pred_logits = model.predict(pred_emb, self.predictor_mask(z, soft, batch), batch.mask, batch.lengths)
+        pred_logits = model.predict(pred_emb, self.predictor_mask(z, soft, batch), batch)
         cls = nn.functional.cross_entropy(pred_logits, batch.labels)
         loss = c.cls_weight * cls + self.regulariser(z, batch.mask)
         for value in self.extra_losses(model, batch, emb, logits, z, pred_logits).values():
@@ -195,12 +222,12 @@ class Method:
         `argmax` selects iff a1 > a0.
         """
         emb = model.embed(batch.ids, batch.mask)
-        logits = model.select_logits(emb, batch.lengths)
+        logits = model.select_logits(emb, batch)
         if self.config.eval_mode == "argmax":
             z = (logits[..., 1] > logits[..., 0]).float()
         else:
             z, _ = sample_st(logits, self.config.tau, generator)
-        pred = model.predict(emb, z, batch.mask, batch.lengths)
+        pred = model.predict(emb, z, batch)
         return z, pred, logits.softmax(-1)[..., 1]
 
     def select(self, model: nn.Module, batch: Batch, generator: torch.Generator | None) -> torch.Tensor:
@@ -208,15 +235,20 @@ class Method:
         that select differently override `rationale`; for them this falls back to it."""
         if type(self).rationale is not Method.rationale:
             return self.rationale(model, batch, generator)[0]
-        logits = model.select_logits(model.embed(batch.ids, batch.mask), batch.lengths)
+        logits = model.select_logits(model.embed(batch.ids, batch.mask), batch)
         if self.config.eval_mode == "argmax":
             return (logits[..., 1] > logits[..., 0]).float()
         return sample_st(logits, self.config.tau, generator)[0]
 
+    def class_rationales(self, model: nn.Module, batch: Batch,
+                         generator: torch.Generator | None) -> torch.Tensor | None:
+        """One hard rationale per class (B, L, K) for methods that have class-wise rationales (RTP), else None."""
+        return None
+
     def predict_with(self, model: nn.Module, batch: Batch, keep: torch.Tensor) -> torch.Tensor:
         """Predictor logits when only `keep` (B, L) of the real tokens are visible (comp/suff, probes)."""
         emb = model.embed(batch.ids, batch.mask)
-        return model.predict(emb, keep * batch.mask, batch.mask, batch.lengths)
+        return model.predict(emb, keep * batch.mask, batch, remove=True)
 
     # whether `predict_pooled_over` applies (a max-pooling predictor over masked word vectors)
     pools_over_positions: ClassVar[bool] = True
@@ -226,7 +258,22 @@ class Method:
         probe passes the gold mask as the predictor's padding mask (docs/probes.md#gold)."""
         emb = model.embed(batch.ids, batch.mask)
         pool = keep * batch.mask
-        return model.predict(emb, pool, pool, batch.lengths)
+        return model.predict(emb, pool, batch, pool=pool)
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """While open, the modules' parameters get no gradient (they still pass it on to their inputs); each
+    parameter's own flag is restored after, so a table that was frozen before stays frozen."""
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 def register_method(info: MethodInfo) -> Callable[[type[Method]], type[Method]]:

@@ -37,11 +37,16 @@ class MethodInfo:
     # "adaptation" (re-hosted on ratbench's shared pipeline, docs/methods.md says how), "reconstructed" (no public
     # code: built from the paper's description, every invented number a setting)
     provenance: str = "reference"
+    # "alpha": a regulariser pulls the selection toward alpha, which the engine calibrates on dev; "top-k": the
+    # method selects the top-k tokens at the target sparsity (post-hoc explainers, CR): nothing to calibrate
+    sparsity: str = "alpha"
     notes: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"method {self.name}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.sparsity not in ("alpha", "top-k"):
+            raise ValueError(f"method {self.name}: sparsity must be 'alpha' or 'top-k', got {self.sparsity!r}")
         unknown = set(self.backbones) - set(BACKBONES)
         if unknown:
             raise ValueError(f"method {self.name}: unknown backbones {sorted(unknown)}")
@@ -49,6 +54,10 @@ class MethodInfo:
     @property
     def post_hoc(self) -> bool:
         return self.kind == "post-hoc"
+
+    @property
+    def calibrates_alpha(self) -> bool:
+        return self.sparsity == "alpha" and not self.post_hoc
 
 
 # name -> the class, imported on first use ("module:Class" lazy entries filled in by `catalog`)
@@ -110,5 +119,5 @@ def check_backbone(method: str, backbone: str) -> None:
     if backbone not in info.backbones:
         raise RatbenchError(
             f"{method} does not run on the {backbone} backbone (it supports: {', '.join(info.backbones)}); "
-            f"docs/methods.md#{method} says why. Drop it from --methods or use --set backbone="
-            f"{info.backbones[0]}.")
+            f"docs/methods.md#{method} says why. Drop it from --methods, or run it with --set backbone="
+            f"{info.backbones[0]} in a separate command.")

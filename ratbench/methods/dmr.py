@@ -1,7 +1,9 @@
 """DMR (Huang et al., AAAI 2021): class-wise generators; the predictor is matched to a frozen full-text teacher in
-output space (softened teacher probabilities) and to its own full-text features in feature space (CMD) (§4).
+output space (softened teacher probabilities) and to its own full-text features in feature space (CMD)
+(docs/methods.md#dmr).
 
-Re-hosted on ratbench's pipeline: the corpus vocabulary and vectors (row 0 = pad = unknown, §0.2) replace the
+Re-hosted on ratbench's pipeline: the corpus vocabulary and vectors (row 0 = pad = unknown,
+docs/datasets.md#word-vectors) replace the
 reference's own vocabulary, but every embedding table is a trainable copy, as in the reference. Two generators
 G0, G1 read word vectors plus the one-hot label, select by a deterministic straight-through argmax (no Gumbel
 noise, so `tau` and `eval_mode` do not apply), and alternate step by step: on step s only G_{s mod 2} and the
@@ -11,6 +13,7 @@ predictor move. `lambda_cls` takes the place of the engine's `cls_weight`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,7 +37,8 @@ def cmd(x: torch.Tensor, y: torch.Tensor, mode: str = "true_cmd", n_moments: int
 
     `true_cmd`: ||E x - E y|| + sum_{k=2..n} ||E (x - E x)^k - E (y - E y)^k|| (L2 norms over features, the
     un-normalised form that CMD code uses, i.e. no 1/|b-a|^k factors). `mean_only` is what the reference computes
-    (quirk A11): it multiplies the centred features by k instead of raising them to k, so every higher term is
+    (docs/methods.md#quirks (Q11)): it multiplies the centred features by k instead of raising them to k, so every
+    higher term is
     the norm of a zero mean and the discrepancy is the distance between the batch means.
     """
     if mode not in CMD_MODES:
@@ -155,7 +159,7 @@ INFO = MethodInfo(
 class DMR(Method):
     """DMR: class-wise generators; predictor matched to a full-text teacher (outputs) and to full text (CMD)."""
 
-    # teacher_epochs: methods.md's reference value is 10 (4 for Beer-Aroma); 3 keeps CPU quick runs short.
+    # teacher_epochs: the published value (docs/methods.md#dmr) is 10 (4 for Beer-Aroma); 3 keeps CPU quick runs short.
     defaults = {
         "temperature": 3.0,
         "lambda_cls": 0.9,
@@ -195,9 +199,10 @@ class DMR(Method):
         return None
 
     # -- construction ------------------------------------------------------------------------------
-    def build_model(self, vectors: torch.Tensor) -> nn.Module:
+    def build_model(self, backbone: Any) -> nn.Module:
+        """Its own GRU architecture with trainable copies of the vectors (GRU backbone only)."""
         c = self.config
-        return DMRModel(vectors, c.hidden_size, c.dropout, c.gru_mode)
+        return DMRModel(backbone.vectors, c.hidden_size, c.dropout, c.gru_mode)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         """[G0, G1, predictor]: three Adams (reference), so each step moves only G_c and the predictor."""

@@ -30,6 +30,7 @@ INFO = MethodInfo(
     family="cooperative, asymmetric learning rates",
     citation="Liu et al., Decoupled Rationalization with Asymmetric Learning Rates, KDD 2023",
     order=110,
+    backbones=("gru", "transformer"),
 )
 
 
@@ -40,10 +41,11 @@ class DR(Method):
     defaults = {"lr_floor": 0.05, "fixed_ratio": 0.0}
 
     def before_update(self, optimizers: list[torch.optim.Optimizer], z: torch.Tensor, batch: Batch) -> None:
-        """`fixed_ratio` k > 0 gives the code's fixed variant eta_P = eta_G / k (the README's ÷10)."""
+        """Every predictor group (its encoder's too, with `encoder_lr`) at its own rate times the factor.
+        `fixed_ratio` k > 0 gives the code's fixed variant eta_P = eta_G / k (the README's ÷10)."""
         fixed = float(self.params["fixed_ratio"])
         for group in optimizers[0].param_groups:
-            if group.get("name") == "predictor":
-                lr = self.config.lr / fixed if fixed > 0 else predictor_lr(
-                    self.config.lr, z, batch.mask, float(self.params["lr_floor"]), self.config.pad_to == "max_len")
-                group["lr"] = lr
+            if str(group.get("name", "")).startswith("predictor"):
+                base = group.setdefault("base_lr", group["lr"])
+                group["lr"] = base / fixed if fixed > 0 else predictor_lr(
+                    base, z, batch.mask, float(self.params["lr_floor"]), self.config.pad_to == "max_len")

@@ -1,9 +1,11 @@
-"""Inter_RAT (Yue et al., EMNLP 2023): selector and predictor de-confounded by a backdoor adjustment (§6).
+"""Inter_RAT (Yue et al., EMNLP 2023): selector and predictor de-confounded by a backdoor adjustment
+(docs/methods.md#interrat).
 
 A learnable embedding per class is the confounder dictionary. Each token state (selector) and the pooled
 rationale (predictor) attends over the class embeddings; the prior-weighted mixture of them is concatenated
 to the representation before the output layer, so the decision is made "averaged over" the confounder
-instead of conditioned on it. Re-hosted on the §0.1 pipeline (quirk A19): frozen GloVe, balanced training
+instead of conditioned on it. Re-hosted on the shared pipeline (docs/methods.md#shared-pipeline; docs/methods.md#quirks
+(Q19)): frozen GloVe, balanced training
 set, dev-accuracy selection, alpha calibrated on dev, GRUs that never read padding (`gru_mode`).
 """
 
@@ -28,7 +30,7 @@ from ratbench.models.gumbel import sample_st
 UNIFORM_PRIOR = (0.5, 0.5)  # for a corpus the catalog does not know (an in-memory test corpus)
 
 
-# -- the per-example regularisers (unlike RNP's batch-pooled ones, §1) -------------------------------------
+# -- the per-example regularisers (unlike RNP's batch-pooled ones, docs/methods.md#shared-pipeline) --------
 def per_example_sparsity(z: torch.Tensor, mask: torch.Tensor, alpha: float) -> torch.Tensor:
     """mean_b |sum_t z_bt p_bt / sum_t p_bt - alpha|: every review is pulled to alpha on its own, so a long
     review cannot pay for a short one as in RNP's pooled ratio. Padding never counts."""
@@ -178,9 +180,10 @@ class InterRAT(Method):
         self.priors = resolve_priors(self.params["priors"], dataset)
         self.notes["priors"] = list(self.priors)
 
-    def build_model(self, vectors: torch.Tensor) -> nn.Module:
+    def build_model(self, backbone: Any) -> nn.Module:
+        """Its own GRU architecture over the frozen vectors (GRU backbone only)."""
         c = self.config
-        return InterRATModel(vectors, hidden=c.hidden_size, dropout=c.dropout, gru_mode=c.gru_mode,
+        return InterRATModel(backbone.vectors, hidden=c.hidden_size, dropout=c.dropout, gru_mode=c.gru_mode,
                              priors=self.priors)
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
@@ -198,7 +201,8 @@ class InterRAT(Method):
                 group["lr"] = max(min(floor, start), decay * group["lr"])
 
     def regulariser(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """lambda_s * per-example sparsity + lambda_c * per-example continuity (§6), alpha as calibrated."""
+        """lambda_s * per-example sparsity + lambda_c * per-example continuity (docs/methods.md#interrat), alpha as
+        calibrated."""
         p = self.params
         return (float(p["lambda_s"]) * per_example_sparsity(z, mask, self.alpha)
                 + float(p["lambda_c"]) * per_example_continuity(z, mask))

@@ -1,4 +1,4 @@
-"""LIME baseline (methods.md §10.2): top-k tokens by LIME weights on the full-text attention classifier.
+"""LIME baseline (docs/methods.md#lime): top-k tokens by LIME weights on the full-text attention classifier.
 
 Implementation: captum's `LimeBase` drives the loop (sampling, kernel weights, forward passes in chunks of
 `perturbations_per_eval`, weighted ridge fit). `LimeBase` rather than `Lime` because `Lime` fixes the sampling,
@@ -24,6 +24,12 @@ LimeTextExplainer (bag-of-words off, all features kept) would give:
   Ridge(alpha=1, fit_intercept=True) when all features are kept; its target is the classifier's probability of
   the class predicted on the full text, and the coefficients are the token scores.
 
+Transformer backbone (docs/methods.md#lime): the features are the example's *selectable* pieces ([CLS], [SEP]
+and a query are always kept and never scored), and a perturbed sample *removes* its dropped pieces - they leave
+attention and their embedding-layer output is zero (the classifier's `full_text(batch, keep)`), exactly the
+removal comprehensiveness/sufficiency use on this backbone - rather than leaving zero vectors that still attend.
+Sampling, kernel, surrogate and seeds are the GRU path's; only the forward differs.
+
 Cost: num_samples forward passes per test example, so rationales are computed only for the selected epoch
 (`explain_every_epoch = False`) and memoised per evaluation batch (the engine asks for the same test batch's
 rationale up to three times after selection).
@@ -45,9 +51,11 @@ from ratbench.config import RunConfig
 from ratbench.data.batching import Batch
 from ratbench.methods.base import register_method
 from ratbench.methods.catalog import MethodInfo
-from ratbench.methods.posthoc import PostHoc
+from ratbench.methods.posthoc import PostHoc, TransformerClassifier
 
 LIME_DISTANCE_SCALE = 100.0  # lime's text explainer: cosine distance * 100
+# perturbed copies per transformer forward: as many as fit this many pieces (memory grows with copies x length^2)
+TRANSFORMER_PIECES_PER_EVAL = 16384
 
 
 def lime_samples(num_features: int, num_samples: int, generator: torch.Generator) -> torch.Tensor:
@@ -130,6 +138,7 @@ INFO = MethodInfo(
     citation="Ribeiro et al. 2016, KDD",
     order=10,
     groups=("table1",),
+    backbones=("gru", "transformer"),
     kind="post-hoc",
     runs_after=("rnp",),
 )
@@ -167,12 +176,18 @@ class LIME(PostHoc):
             self._memo[key] = cached
         return cached
 
-    def _explain(self, model: nn.Module, batch: Batch, predicted: torch.Tensor) -> torch.Tensor:
-        """LIME per example (each example is its own surrogate fit); zero at padding."""
+    def _budget(self) -> tuple[int, float]:
         num_samples = int(self.params["num_samples"])
         kernel_width = float(self.params["kernel_width"])
         if num_samples < 1 or not (kernel_width > 0 and math.isfinite(kernel_width)):
             raise ValueError(f"lime needs num_samples >= 1 and kernel_width > 0, got {num_samples}, {kernel_width}")
+        return num_samples, kernel_width
+
+    def _explain(self, model: nn.Module, batch: Batch, predicted: torch.Tensor) -> torch.Tensor:
+        """LIME per example (each example is its own surrogate fit); zero at padding."""
+        if isinstance(model, TransformerClassifier):
+            return self._explain_transformer(model, batch, predicted)
+        num_samples, kernel_width = self._budget()
         emb = model.embed(batch.ids, batch.mask)
         real = batch.mask.sum(1).long().tolist()
         out = torch.zeros(batch.mask.shape, device=batch.mask.device)
@@ -190,3 +205,39 @@ class LIME(PostHoc):
             out[i, :n] = lime_weights(forward, emb[i, :n], int(predicted[i]), num_samples, kernel_width, seed,
                                       self.perturbations_per_eval)
         return out
+
+    def _explain_transformer(self, model: TransformerClassifier, batch: Batch, predicted: torch.Tensor) -> torch.Tensor:
+        """LIME per example over its selectable pieces, a dropped piece removed from the input; zero elsewhere."""
+        num_samples, kernel_width = self._budget()
+        out = torch.zeros(batch.mask.shape, device=batch.mask.device)
+        for i in range(len(batch)):
+            length = int(batch.attention[i].sum())  # real positions are a prefix: the example at its own length
+            features = torch.nonzero(batch.mask[i, :length] > 0.5).flatten()
+            if features.numel() == 0:
+                continue
+
+            def forward(x: torch.Tensor, i: int = i, length: int = length,
+                        features: torch.Tensor = features) -> torch.Tensor:
+                # x (P, d, 1): each sample's 0/1 keep of the d features (the "embedding" below is all ones)
+                keep = torch.zeros(x.shape[0], length, device=x.device)
+                keep[:, features] = x[..., 0].to(keep.dtype)
+                return model.full_text(example_copies(batch, i, length, x.shape[0]), keep)[0].softmax(-1)
+
+            seed = example_seed(self.seed, int(batch.index[i]))
+            chunk = max(1, min(self.perturbations_per_eval, TRANSFORMER_PIECES_PER_EVAL // length))
+            indicator = torch.ones(features.numel(), 1, device=batch.mask.device)
+            out[i, features] = lime_weights(forward, indicator, int(predicted[i]), num_samples, kernel_width, seed,
+                                            chunk)
+        return out
+
+
+def example_copies(batch: Batch, i: int, length: int, copies: int) -> Batch:
+    """`copies` views of example i of a batch at its own `length` (the rows of LIME's perturbed samples)."""
+
+    def rows(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t[i : i + 1, :length].expand(copies, length)
+
+    return Batch(ids=rows(batch.ids), mask=rows(batch.mask), lengths=torch.full((copies,), length, dtype=torch.long),
+                 labels=batch.labels[i : i + 1].expand(copies), gold=None,
+                 index=np.repeat(batch.index[i : i + 1], copies), attention=rows(batch.attention),
+                 forced=rows(batch.forced), token_type=rows(batch.token_type))

@@ -1,5 +1,5 @@
 """NIR (Storek et al., ACL 2023): words inside the rationale are replaced by random unimportant words while
-the predictor trains, so rationales that encode the label through odd tokens stop working (methods.md §3).
+the predictor trains, so rationales that encode the label through odd tokens stop working (docs/methods.md#nir).
 
 GRU re-host (ratbench adaptation; the VER paper's NIR re-implementation is not public). The noise model is the
 UDA-style TF-IDF replacement of the reference, with statistics from the training split only.
@@ -7,6 +7,7 @@ UDA-style TF-IDF replacement of the reference, with statistics from the training
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,7 @@ INFO = MethodInfo(
     order=50,
     groups=("table1",),
     provenance="adaptation",
+    backbones=("gru", "transformer"),
 )
 
 
@@ -78,8 +80,13 @@ class NIR(Method):
     defaults = {"noise_rate": 0.1}
 
     def prepare(self, corpus: Corpus, train: Split, context: dict[str, Any]) -> None:
+        """TF-IDF statistics of the training split. With sub-word pieces, over piece ids (the published NIR-BERT
+        works on word pieces); forced positions ([CLS], [SEP], a query) count as the pad row, never noise."""
         self.train_split = train
-        self.noise = tfidf_noise(train, len(corpus.words), float(self.params["noise_rate"]))
+        vocab = len(corpus.words) or int(train.ids.max(initial=0)) + 1
+        stats = train if train.forced is None else dataclasses.replace(
+            train, ids=np.where(train.forced > 0, 0, train.ids))
+        self.noise = tfidf_noise(stats, vocab, float(self.params["noise_rate"]))
         self._dist: torch.Tensor | None = None
 
     def replace_prob(self, batch: Batch) -> torch.Tensor:

@@ -29,6 +29,7 @@ INFO = MethodInfo(
     citation="Liu et al., TACL 2025, Figure 6",
     order=1000,
     kind="diagnostic",
+    backbones=("gru", "transformer"),
 )
 
 
@@ -40,16 +41,17 @@ class RandomDZ(Method):
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         """The selector only: the predictor is trained in `pretrain` and then never moves."""
-        return [torch.optim.Adam([{"params": model.selector_parameters(), "lr": self.config.lr, "name": "selector"}])]
+        return [torch.optim.Adam(self.param_groups("selector", model.selector, self.config.lr))]
 
     def pretrain(self, model: nn.Module, epoch_batches: Callable[[], Iterator[Batch]]) -> None:
         c = self.config
-        opt = torch.optim.Adam(model.predictor_parameters(), lr=c.lr)
+        groups = self.param_groups("predictor", model.predictor, c.lr, params=model.predictor_parameters())
+        opt = torch.optim.Adam(groups)
         model.train()
         for _ in range(int(self.params["predictor_epochs"])):
             for batch in epoch_batches():
                 emb = model.embed(batch.ids, batch.mask)
                 z = random_rationale(batch.mask, self.alpha)
-                loss = nn.functional.cross_entropy(model.predict(emb, z, batch.mask, batch.lengths), batch.labels)
+                loss = nn.functional.cross_entropy(model.predict(emb, z, batch), batch.labels)
                 self.backward_step(loss, [opt])
         model.predictor.requires_grad_(False)

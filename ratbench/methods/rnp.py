@@ -1,4 +1,5 @@
-"""RNP (Lei et al. 2016) in its modern form: Gumbel straight-through, target-sparsity regulariser (§1)."""
+"""RNP (Lei et al. 2016) in its modern form: Gumbel straight-through, target-sparsity regulariser
+(docs/methods.md#rnp)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ INFO = MethodInfo(
     citation="Lei et al., Rationalizing Neural Predictions, EMNLP 2016",
     order=30,
     groups=("table1",),
+    backbones=("gru", "transformer"),
 )
 
 

@@ -1,30 +1,33 @@
-"""3PLAYER (Yu et al., EMNLP 2019): a complement predictor reads what the selector left out (§7.1).
+"""3PLAYER (Yu et al., EMNLP 2019): a complement predictor reads what the selector left out (docs/methods.md#3player).
 
 The original trains the generator with REINFORCE; this is the Gumbel re-host on the shared backbone that
-methods.md names as ratbench's default (quirk A26).
+docs/methods.md#3player names as ratbench's default (docs/methods.md#quirks (Q26)).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
 
 from ratbench.data.batching import Batch
-from ratbench.methods.base import Method, capped_cross_entropy, register_method, step_stats
+from ratbench.methods.base import Method, capped_cross_entropy, frozen, register_method, step_stats
 from ratbench.methods.catalog import MethodInfo
 from ratbench.models.gumbel import sample_st
-from ratbench.models.rationalizer import Predictor, Rationalizer
+from ratbench.models.players import PredictorPlayer
+from ratbench.models.rationalizer import Rationalizer
 
 
 class ComplementRationalizer(Rationalizer):
     """Selector, predictor on e*z, and a complement predictor of the same shape on e*(1-z)."""
 
-    def __init__(self, vectors: torch.Tensor, hidden: int = 200, dropout: float = 0.2, gru_mode: str = "auto"):
-        super().__init__(vectors, hidden=hidden, dropout=dropout, gru_mode=gru_mode)
-        self.complement = Predictor(self.embed.dim, hidden, dropout, gru_mode)
+    def __init__(self, backbone: Any, dropout: float = 0.2, num_classes: int = 2):
+        super().__init__(backbone, dropout=dropout, num_classes=num_classes)
+        self.complement = PredictorPlayer(backbone.encoder(), backbone.width, dropout, num_classes)
 
     def predict_complement(self, emb: torch.Tensor, z: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return self.complement(emb * ((1.0 - z) * batch.mask).unsqueeze(-1), batch.mask, batch.lengths)
+        return self.complement(emb, (1.0 - z) * batch.mask, batch)
 
 
 INFO = MethodInfo(
@@ -35,6 +38,7 @@ INFO = MethodInfo(
     citation="Yu et al., Rethinking Cooperative Rationalization, EMNLP 2019",
     order=80,
     provenance="adaptation",
+    backbones=("gru", "transformer"),
 )
 
 
@@ -48,27 +52,24 @@ class ThreePlayer(Method):
 
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
         """[selector+predictor, complement]: the complement predictor is updated in its own step only."""
-        comp = list(model.complement.parameters())
-        return [*super().build_optimizers(model), torch.optim.Adam([{"params": comp, "lr": self.config.lr}])]
+        comp = self.param_groups("complement", model.complement, self.config.lr)
+        return [*super().build_optimizers(model), torch.optim.Adam(comp)]
 
     def train_step(self, model: nn.Module, batch: Batch, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
         c = self.config
         main, comp_opt = optimizers
         emb = model.embed(batch.ids, batch.mask)
-        z, _ = sample_st(model.select_logits(emb, batch.lengths), c.tau)
+        z, _ = sample_st(model.select_logits(emb, batch), c.tau)
         # 1) the complement predictor learns from the detached complement
         comp_loss = c.cls_weight * nn.functional.cross_entropy(
             model.predict_complement(emb, z.detach(), batch), batch.labels)
         self.backward_step(comp_loss, [comp_opt])
         # 2) selector and predictor; the complement predictor is frozen but passes gradient to z
-        model.complement.requires_grad_(False)
-        try:
-            logits = model.predict(emb, z, batch.mask, batch.lengths)
+        with frozen(model.complement):
+            logits = model.predict(emb, z, batch)
             cls = nn.functional.cross_entropy(logits, batch.labels)
             comp_ce = capped_cross_entropy(model.predict_complement(emb, z, batch), batch.labels)
             loss = c.cls_weight * cls - float(self.params["lambda_comp"]) * c.cls_weight * comp_ce
             loss = loss + self.regulariser(z, batch.mask)
             self.backward_step(loss, [main])
-        finally:
-            model.complement.requires_grad_(True)
         return step_stats(loss, cls, logits, z, batch)

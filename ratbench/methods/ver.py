@@ -1,4 +1,5 @@
-"""VER (Liu et al., TACL 2025): the predictor trains on a vicinal perturbation of the selected mask (§2)."""
+"""VER (Liu et al., TACL 2025): the predictor trains on a vicinal perturbation of the selected mask
+(docs/methods.md#ver)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def vicinal_perturbation(
     `batch_mean` (reference): k = max(floor(mean deletions per example), 1) insertions per example, and no
     insertions at all in a batch where some example has no unselected real token. `per_example`: each example
     inserts exactly as many tokens as it deleted. Either way an example with fewer candidates than k gets all
-    of them (the reference raises there and loses the step; quirk A9). Sampling is vectorised: random keys
+    of them (the reference raises there and loses the step; docs/methods.md#quirks (Q9)). Sampling is vectorised: random
+    keys
     ranked per row, the first k candidates win, which is uniform sampling without replacement.
     """
     hard = (z.detach() > 0.5).float() * mask
@@ -58,6 +60,7 @@ INFO = MethodInfo(
     citation="Liu et al., Practical Gaps in Using Cross Entropy to Implement MMI for Rationalization, TACL 2025",
     order=900,
     groups=("table1",),
+    backbones=("gru", "transformer"),
 )
 
 

@@ -1,4 +1,5 @@
-"""ERASER faithfulness (methods.md §12.3): comprehensiveness, sufficiency and their AOPC over top-k% bins.
+"""ERASER faithfulness (docs/metrics.md#faithfulness and docs/metrics.md#aopc): comprehensiveness, sufficiency and their
+AOPC over top-k% bins.
 
 The caller runs the model; these functions do the arithmetic on predicted-class probabilities.
 """
@@ -49,7 +50,7 @@ def topk_select(scores: torch.Tensor, mask: torch.Tensor, fraction: float) -> to
 
 def aopc(values_per_bin: dict[float, np.ndarray]) -> dict[str, float]:
     """Mean over examples of each bin, summed over bins; `aopc` divides by |B|+1 (ERASER paper, UNIREX),
-    `aopc_eraser_script` by |B| (ERASER's scoring script) — quirk A21."""
+    `aopc_eraser_script` by |B| (ERASER's scoring script) — docs/methods.md#quirks (Q21)."""
     means = [float(np.mean(v)) for v in values_per_bin.values()]
     total = float(np.sum(means))
     n = len(means)

@@ -1,7 +1,7 @@
 """The metric vocabulary: every key a RunRecord's `metrics` may hold, and the per-epoch curve keys.
 
 One list, read by the engine (which writes these names), `report` (which ranks columns by
-`higher_is_better`), `check` and the docs (docs/metrics.md is generated from the same descriptions). The
+`higher_is_better`), `check` and `list metrics` (docs/metrics.md explains each one at length). The
 table's headline metrics keep the papers' spelling (`S`, `Acc`, `P`, `R`, `F1`); every other name is lower
 case; a per-epoch value is `<split>_<name>` with the headline names as in the table, except accuracy, which
 curves spell `acc` (`train_acc`, `dev_acc`, `test_acc`, as published logs do).
@@ -32,8 +32,10 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     _M("p_macro", "token precision, macro (mean of per-example values)", True),
     _M("r_macro", "token recall, macro", True),
     _M("f1_macro", "token F1, macro", True),
-    _M("s_ref", "S as the published code computes it: selected padding counted", None, group="reference"),
-    _M("p_ref", "P as the published code computes it: selected padding counted", True, group="reference"),
+    _M("s_ref", "S with selected padding counted, as the published code does (its number only with pad_to=max_len: "
+       "otherwise a batch has only its own padding)", None, group="reference"),
+    _M("p_ref", "P with selected padding counted, as the published code does (its number only with pad_to=max_len)",
+       True, group="reference"),
     _M("p_random", "expected P of uniform random selection at the run's own S (the gold share)", True,
        group="baseline"),
     _M("r_random", "expected R of uniform random selection at the run's own S (= S)", True, group="baseline"),

@@ -1,4 +1,4 @@
-"""Normalized Relative Gain (UNIREX, methods.md §12.5): min-max normalise each metric across the compared
+"""Normalized Relative Gain (UNIREX, docs/metrics.md#nrg): min-max normalise each metric across the compared
 methods, average within each desideratum, then across desiderata. Depends on the set of methods compared."""
 
 from __future__ import annotations

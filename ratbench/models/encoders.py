@@ -6,7 +6,8 @@ Two unidirectional GRUs make the two directions. Modes:
   computes, at the cost of plain padded GRU calls (PackedSequence is ~3x slower on CPU, benchmarks/). At
   small widths both directions run as one GRU with block-diagonal weights (see `_fused_forward`).
 - `packed` (default on CUDA): PackedSequence for both directions; same numbers as `masked`.
-- `padded`: the reference behaviour (§0.8 item 8): the backward direction first runs over trailing padding.
+- `padded`: the reference behaviour (docs/methods.md#quirks (Q27)): the backward direction first runs over trailing
+padding.
 """
 
 from __future__ import annotations

@@ -13,12 +13,15 @@ from torch import nn
 
 
 def rebuilt_keys(model: nn.Module) -> set[str]:
-    """State-dict keys of the modules that are rebuilt from data rather than saved."""
+    """State-dict keys of the modules that are rebuilt from data rather than saved, under every path they are
+    reachable by (the transformer players reach the one shared word table through their own encoders too)."""
+    rebuilt = {id(sub) for module in model.modules() if getattr(module, "checkpointed", True) is False
+               for sub in module.modules()}
     keys: set[str] = set()
-    for prefix, module in model.named_modules():
-        if getattr(module, "checkpointed", True) is False:
-            for key in module.state_dict():
-                keys.add(f"{prefix}.{key}" if prefix else key)
+    for prefix, module in model.named_modules(remove_duplicate=False):
+        if id(module) in rebuilt:
+            for name, _ in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+                keys.add(f"{prefix}.{name}" if prefix else name)
     return keys
 
 
@@ -37,7 +40,7 @@ class StateMismatch(ValueError):
 def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load a `trainable_state` strictly: the saved keys must be exactly the model's keys minus the rebuilt ones."""
     current = model.state_dict()
-    skip = rebuilt_keys(model)
+    skip = rebuilt_keys(model) & set(current)  # a rebuilt module's non-persistent buffers are in neither
     expected = set(current) - skip
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:

@@ -1,4 +1,4 @@
-"""Lipschitz estimate of the predictor over the training set (DR App. A.4, VER Figure 4; methods.md §12.6 item 4).
+"""Lipschitz estimate of the predictor over the training set (DR App. A.4, VER Figure 4; docs/probes.md#lipschitz).
 
 For each training text: Z = the selector's rationale, f = predictor probability of class 1, G_t = df/d(e_t z_t);
 v = sum_t z_t |G_t| / sum_t z_t; L_i = ||v||_2; report max_i L_i and the mean (empty rationales skipped).
@@ -27,8 +27,10 @@ SEED = 20240607
 
 
 def applicable(model: Any) -> bool:
-    """The probe needs the standard predictor reading masked word vectors (DMR's and post-hoc models differ)."""
-    return hasattr(model, "predictor") and hasattr(model, "embed") and hasattr(model.predictor, "features")
+    """The probe needs the standard predictor reading masked word vectors: a GRU player (DMR's, Inter_RAT's and
+    the post-hoc models differ; on a transformer the rationale multiplies the embedding layer's output)."""
+    encoder = getattr(getattr(model, "predictor", None), "encoder", None)
+    return bool(getattr(encoder, "reads_word_vectors", False))
 
 
 def lipschitz(method: Any, model: Any, split: Any, device: torch.device, batch_size: int,
@@ -46,7 +48,7 @@ def lipschitz(method: Any, model: Any, split: Any, device: torch.device, batch_s
             with torch.no_grad():
                 z = method.select(model, batch, gen) * batch.mask
             x = (model.embed(batch.ids, batch.mask) * z.unsqueeze(-1)).detach().requires_grad_(True)
-            prob = model.predictor(x, batch.mask, batch.lengths).softmax(-1)[:, 1]
+            prob = model.predictor(x, None, batch).softmax(-1)[:, 1]
             target = prob.mean() * 1000.0 if reference else prob.sum()
             (grad,) = torch.autograd.grad(target, x)
             n_sel = z.sum(1)

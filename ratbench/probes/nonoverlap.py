@@ -1,4 +1,4 @@
-"""Adjacent-iteration non-overlap of the selector's masks (VER paper Figure 2a; methods.md §12.6 item 1).
+"""Adjacent-iteration non-overlap of the selector's masks (VER paper Figure 2a; docs/probes.md#nonoverlap).
 
 At each training step: m1 = a selector sample on the batch before the update, m2 = one on the same batch
 right after it, m3 = a second, independent one after it (the noise floor: how much two samples of the *same*

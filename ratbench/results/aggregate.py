@@ -9,9 +9,13 @@ import pandas as pd
 
 from ratbench.config import PRIMARY_SELECTION as PRIMARY_RULE
 from ratbench.errors import RatbenchError
-from ratbench.results.record import RunRecord, SchemaError, environment, load_record
+from ratbench.methods.catalog import method_info_or_none
+from ratbench.results.nrg import TASK_ACC
+from ratbench.results.record import RunRecord, SchemaError, backbone_label, encoder_key, environment, load_record
 
 MAIN_METRICS = ["S", "Acc", "P", "R", "F1"]
+# kinds whose prediction is a full-text classifier's (their accuracy is not a rationale's)
+FULL_TEXT_KINDS = ("post-hoc", "explained-classifier")
 
 
 def load_records(results: Path) -> list[RunRecord]:
@@ -65,13 +69,15 @@ def _warn(message: str) -> None:
 
 
 def _labels(records: list[RunRecord]) -> dict[tuple[str, str, str], str]:
-    """Row label per (dataset, method, config_hash): the method, plus the hash when a method has several."""
-    hashes: dict[tuple[str, str], set[str]] = {}
+    """Row label per (dataset, method, config_hash): the method, its backbone unless BiGRU ("rnp (MiniLM-L6)"),
+    plus the hash when one method has several configurations on the same backbone."""
+    hashes: dict[tuple[str, str, str], set[str]] = {}
     for r in records:
-        hashes.setdefault((r.dataset, r.method), set()).add(r.config_hash)
+        label = r.method if backbone_label(r.backbone) == "BiGRU" else f"{r.method} ({backbone_label(r.backbone)})"
+        hashes.setdefault((r.dataset, r.method, label), set()).add(r.config_hash)
     return {
-        (d, m, h): (m if len(hs) == 1 else f"{m} [{h[:6]}]")
-        for (d, m), hs in hashes.items()
+        (d, m, h): (label if len(hs) == 1 else f"{label} [{h[:6]}]")
+        for (d, m, label), hs in hashes.items()
         for h in hs
     }
 
@@ -92,7 +98,7 @@ def runs_frame(records: list[RunRecord], selection: str = PRIMARY_RULE) -> pd.Da
             "dataset": r.dataset, "method": r.method,
             "row": labels[(r.dataset, r.method, r.config_hash)],
             "seed": int(r.seed), "config_hash": r.config_hash, "profile": r.profile,
-            "status": r.status, "device": r.device, "env": environment(r),
+            "status": r.status, "device": r.device, "env": environment(r), "encoder": encoder_key(r.backbone),
             "n_expected": len(r.seeds_requested or []) or None,
         }
         metrics = (metrics_under(r, selection) if r.status == "finished" else None) or {}
@@ -110,7 +116,7 @@ def runs_frame(records: list[RunRecord], selection: str = PRIMARY_RULE) -> pd.Da
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """mean, std (ddof=1; NaN for one seed), n finished, n failed, n expected per dataset x row x metric."""
     finished = runs[runs["status"] == "finished"].dropna(subset=["metric"])
-    cells = (finished.groupby(["dataset", "row", "method", "config_hash", "metric"])["value"]
+    cells = (finished.groupby(["dataset", "row", "method", "encoder", "config_hash", "metric"])["value"]
              .agg(mean="mean", std=lambda s: s.std(ddof=1), n="count").reset_index())
     failed = (runs[runs["status"] != "finished"].groupby(["dataset", "row"])["seed"].nunique()
               .rename("n_failed").reset_index())
@@ -122,3 +128,27 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     cells = cells.merge(most, on="dataset", how="left")
     cells["n_expected"] = cells["n_req"].fillna(cells["n_seen"]).astype(int)
     return cells.drop(columns=["n_req", "n_seen"])
+
+
+def full_text_classifier(method: str) -> bool:
+    """Whether the method's prediction reads the whole text (post-hoc explainers, explained classifiers)."""
+    info = method_info_or_none(method)
+    return bool(info and info.kind in FULL_TEXT_KINDS)
+
+
+def faithfulness_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """`runs` as the faithfulness table reads it: a full-text classifier's accuracy only under `classifier_acc`
+    (post-hoc explainers record it there; an explained classifier's `Acc` is moved there unless it recorded both),
+    plus each run's task accuracy `task_acc` for NRG (Acc, else classifier_acc)."""
+    full = runs["method"].map(full_text_classifier).astype(bool)
+    key = ["dataset", "row", "seed"]
+    with_cls = runs.loc[runs["metric"] == "classifier_acc", key].drop_duplicates()
+    has_cls = runs[key].merge(with_cls.assign(_has=True), on=key, how="left")["_has"].fillna(False).to_numpy(bool)
+    out = runs.copy()
+    acc = (out["metric"] == "Acc").to_numpy()
+    out.loc[acc & full.to_numpy() & ~has_cls, "metric"] = "classifier_acc"
+    out = out[~(acc & full.to_numpy() & has_cls)]
+    task = out[out["metric"].isin(["Acc", "classifier_acc"])]
+    task = task.assign(_first=(task["metric"] != "Acc").astype(int)).sort_values("_first", kind="stable")
+    task = task.drop_duplicates(key, keep="first").drop(columns="_first").assign(metric=TASK_ACC)
+    return pd.concat([out, task], ignore_index=True)

@@ -42,6 +42,7 @@ class RunRecord:
     started: str = ""
     data: dict[str, str] = field(default_factory=dict)  # source file -> sha256 (vector file included)
     vectors: str | None = None  # the word-vector resource used (docs/datasets.md#word-vectors)
+    backbone: dict[str, Any] = field(default_factory=dict)  # what the players' encoders were (models/backbones.py)
     selected_epoch: int | None = None
     selection: str | None = None  # the model-selection rule that chose the epoch
     final_alpha: float | None = None  # the regulariser's sparsity target after calibration
@@ -91,7 +92,7 @@ class RunRecord:
                    extra={k: v for k, v in data.items() if k not in known})
 
 
-OPTIONAL = ("method_notes", "n_examples", "selections", "variants", "protocol", "leakage")
+OPTIONAL = ("method_notes", "n_examples", "selections", "variants", "protocol", "leakage", "backbone")
 
 
 class SchemaError(ValueError):
@@ -196,3 +197,33 @@ def is_finished(path: Path) -> bool:
 
 def write_record(path: Path, record: RunRecord) -> None:
     write_json(path, record.to_dict())
+
+
+ENCODER_LABELS = {"local": "local transformer", "minilm": "MiniLM-L6"}
+
+
+def backbone_label(backbone: dict[str, Any] | None) -> str:
+    """How tables name a record's backbone: BiGRU, or the encoder as the user chose it (MiniLM is never BERT)."""
+    if not backbone or backbone.get("backbone", "gru") == "gru":
+        return "BiGRU"
+    encoder = str(backbone.get("encoder") or Path(str(backbone.get("source", "transformer"))).name)
+    return ENCODER_LABELS.get(encoder, encoder)
+
+
+def encoder_key(backbone: dict[str, Any] | None) -> str:
+    """What a published number must have been measured with to stand beside this record's: `gru`, or the encoder
+    name as given (`bert-base-uncased`); MiniLM and the local encoder match no published BERT row."""
+    if not backbone or backbone.get("backbone", "gru") == "gru":
+        return "gru"
+    return str(backbone.get("encoder") or Path(str(backbone.get("source", "transformer"))).name)
+
+
+def backbone_description(backbone: dict[str, Any] | None) -> str:
+    """One caption phrase per backbone: its label and size."""
+    label = backbone_label(backbone)
+    if label == "BiGRU":
+        return "BiGRU over frozen word vectors"
+    b = backbone or {}
+    return (f"{label} ({b.get('model_type', '?')}, {b.get('num_layers', '?')} layers, hidden "
+            f"{b.get('hidden_size', '?')}, frozen word embeddings)")
+

@@ -8,18 +8,28 @@ import pandas as pd
 
 from ratbench.data.catalog import DATASETS
 from ratbench.methods.catalog import row_order
-from ratbench.metrics.names import higher_is_better
+from ratbench.metrics.names import METRICS, higher_is_better
 
 
 def title(dataset: str) -> str:
     return DATASETS.get(dataset).title if dataset in DATASETS else dataset
 
 
-def _fmt(mean: float, std: float) -> str:
+def digits(metric: str) -> int:
+    """Decimals of a cell: one for percentages, three for probabilities and ratios (comp, suff, AUPRC, IOU-F1)."""
+    info = METRICS.get(metric)
+    return 3 if info is not None and info.unit != "%" else 1
+
+
+def _fmt(mean: float, std: float, places: int = 1, plain: bool = False) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
-    s = "–" if std is None or (isinstance(std, float) and math.isnan(std)) else f"{std:.1f}"
-    return f"{mean:.1f} ({s})"
+    if round(mean, places) == 0:
+        mean = 0.0  # no "-0.000"
+    if plain:
+        return f"{mean:.{places}f}"
+    s = "–" if std is None or (isinstance(std, float) and math.isnan(std)) else f"{std:.{places}f}"
+    return f"{mean:.{places}f} ({s})"
 
 
 def _row_key(row: str, grp: pd.DataFrame) -> tuple[int, str]:
@@ -30,9 +40,12 @@ def _row_key(row: str, grp: pd.DataFrame) -> tuple[int, str]:
 
 
 def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame | None, published: bool,
-               flagged: dict[tuple[str, str], str] | None = None) -> dict[str, list[dict[str, str]]]:
+               flagged: dict[tuple[str, str], str] | None = None, directions: dict[str, bool | None] | None = None,
+               places: dict[str, int] | None = None, plain: frozenset[str] = frozenset(),
+               ) -> dict[str, list[dict[str, str]]]:
     """dataset -> rows of formatted cells; best mean per ranked column in bold (the direction comes from the
-    metric vocabulary: S is not ranked, sufficiency is lower-is-better), † for p < 0.05."""
+    metric vocabulary: S is not ranked, sufficiency is lower-is-better; `directions` adds or overrides), † for
+    p < 0.05. Decimals per column from `digits` (or `places`); `plain` columns show the mean without a std."""
     out: dict[str, list[dict[str, str]]] = {}
     pv = {}
     if p_values is not None and not p_values.empty:
@@ -43,7 +56,7 @@ def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame
         best = {}
         for m in metrics:
             vals = ranked[ranked["metric"] == m]["mean"]
-            direction = higher_is_better(m)
+            direction = (directions or {}).get(m, higher_is_better(m))
             if direction is not None and not vals.empty:
                 best[m] = vals.max() if direction else vals.min()
         rows = []
@@ -60,7 +73,7 @@ def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame
                     cells[m] = "–"
                     continue
                 r = by.loc[m]
-                text = _fmt(r["mean"], r["std"])
+                text = _fmt(r["mean"], r["std"], (places or {}).get(m, digits(m)), m in plain)
                 if m in best and r["mean"] == best[m]:
                     text = f"**{text}**"
                 p = pv.get((dataset, row, m))
@@ -76,17 +89,22 @@ def cell_table(summary: pd.DataFrame, metrics: list[str], p_values: pd.DataFrame
     return out
 
 
-def markdown(tables: dict[str, list[dict[str, str]]], metrics: list[str], caption: str) -> str:
-    lines = [caption, ""]
+def markdown(tables: dict[str, list[dict[str, str]]], metrics: list[str], caption: str,
+             labels: dict[str, str] | None = None, notes: dict[str, str] | None = None,
+             heading: str | None = None) -> str:
+    """The blocks under the caption (and a `## heading`); `labels` name columns, `notes` follow a block."""
+    lines = ([f"## {heading}", ""] if heading else []) + [caption, ""]
     for dataset, rows in tables.items():
         lines.append(f"### {title(dataset)}")
         lines.append("")
         cols = ["method", *metrics, "seeds"]
-        lines.append("| " + " | ".join(cols) + " |")
+        lines.append("| " + " | ".join((labels or {}).get(c, c) for c in cols) + " |")
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|")
         for r in rows:
             lines.append("| " + " | ".join(r.get(c, "–") for c in cols) + " |")
         lines.append("")
+        if notes and notes.get(dataset):
+            lines += [notes[dataset], ""]
     return "\n".join(lines)
 
 
@@ -96,13 +114,16 @@ def _tex_escape(text: str) -> str:
         text = text.replace(a, b)
     while "**" in text:
         text = text.replace("**", r"\textbf{", 1).replace("**", "}", 1)
+    for a, b in (("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"), ("‡", r"$^\ddagger$")):
+        text = text.replace(a, b)
     return text
 
 
-def latex(tables: dict[str, list[dict[str, str]]], metrics: list[str], caption: str) -> str:
+def latex(tables: dict[str, list[dict[str, str]]], metrics: list[str], caption: str,
+          labels: dict[str, str] | None = None) -> str:
     cols = ["method", *metrics, "seeds"]
     lines = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{l" + "r" * (len(cols) - 1) + "}",
-             r"\toprule", " & ".join(_tex_escape(c) for c in cols) + r" \\"]
+             r"\toprule", " & ".join(_tex_escape((labels or {}).get(c, c)) for c in cols) + r" \\"]
     for dataset, rows in tables.items():
         lines += [r"\midrule", rf"\multicolumn{{{len(cols)}}}{{l}}{{\textit{{{_tex_escape(title(dataset))}}}}} \\"]
         for r in rows:

@@ -503,7 +503,8 @@ def _build_split(path: Path, records: list[_Record], counts: dict[str, int], tas
                     raise bad(rec, f"evidence [{ev.start}, {ev.end}) on {ev.docid!r} reads {found!r:.120} in the "
                               f"document, but its text is {ev.text!r:.120}.",
                               fix="The document and the annotations do not belong together; fetch the task again. "
-                                  "To read it anyway (offsets are canonical), use strict=False.")
+                                  "To read it anyway (offsets are canonical; such evidence is then counted), set "
+                                  f"{LENIENT_ENV}=1.")
                 else:
                     counts["evidence_text_mismatch"] += 1
             base = offsets[ev.docid]
@@ -527,17 +528,23 @@ def _build_split(path: Path, records: list[_Record], counts: dict[str, int], tas
                      queries=queries if task.query == "input" else None, spans=spans, documents=documents, ids=ids)
 
 
-def read_eraser_corpus(task_dir: str | Path, task: str | EraserTask, *, strict: bool = True,
+LENIENT_ENV = "RATBENCH_ERASER_LENIENT"  # =1: count evidence whose text disagrees with its offsets, not raise
+
+
+def read_eraser_corpus(task_dir: str | Path, task: str | EraserTask, *, strict: bool | None = None,
                        missing_documents: Literal["skip", "error"] = "skip", name: str | None = None) -> TextCorpus:
     """Read one task folder (the one holding train.jsonl) into a `TextCorpus` (val -> dev).
 
-    `strict=False` counts evidence whose `text` disagrees with the tokens at its offsets instead of raising.
+    `strict=False` counts evidence whose `text` disagrees with the tokens at its offsets instead of raising; the
+    default (None) is strict unless the environment sets `RATBENCH_ERASER_LENIENT=1`.
     `missing_documents="skip"` drops (and counts) examples whose document file is absent, a known defect of
     some redistributions, and examples that name no document at all (no docids, no evidence, no pattern);
     "error" raises instead.
     """
     task = get_task(task)
     task_dir = Path(task_dir)
+    if strict is None:
+        strict = os.environ.get(LENIENT_ENV) != "1"
     parsed = {split: parse_annotations(task_dir / fname, task) for split, fname in SPLIT_FILES.items()}
     wanted: set[str] = set()
     for records, _ in parsed.values():
@@ -568,13 +575,15 @@ def has_evidence(split: TextSplit) -> list[bool]:
 
 
 def fetch_eraser_task(task: str | EraserTask, root: str | Path, *, url: str | None = None,
-                      expected_sha256: str | None = None, force: bool = False, keep_archive: bool = False) -> Path:
+                      expected_sha256: str | None = None, force: bool = False, keep_archive: bool = False,
+                      validate: bool = False) -> Path:
     """Download and unpack a task's archive under `<root>/eraser/<archive>/`; returns the task folder.
 
     URL: `url`, else `$RATBENCH_MIRROR/<archive>.tar.gz`, else ERASER's. Digest: `expected_sha256`, else
     `$RATBENCH_EXPECTED_SHA256_ERASER_<ARCHIVE>`, else the table's (with its size), else the pin store
     `<root>/pins.json` (recorded on first download). A training variant is looked up inside its parent's
-    archive and is an error, not a substitution, if absent.
+    archive and is an error, not a substitution, if absent. With `validate`, the task is read strictly from the
+    unpacked archive before it is placed: a bad record refuses the whole download (nothing kept, nothing pinned).
     """
     task = get_task(task)
     parent = get_task(task.archive)
@@ -590,8 +599,13 @@ def fetch_eraser_task(task: str | EraserTask, root: str | Path, *, url: str | No
     digest = override or parent.sha256
     size = parent.size if digest == parent.sha256 else None  # a trusted replacement file has its own size
     source = "an override" if override else parent.digest_source
+    def check(unpacked: Path) -> None:
+        find_task_root(unpacked, name=parent.name)
+        if validate:
+            read_eraser_corpus(find_task_root(unpacked, name=task.name), task)
+
     fetch_and_extract(url, root / "downloads", filename, dest, digest, size, root / "pins.json",
-                      f"eraser/{filename}", check=lambda d: find_task_root(d, name=parent.name),
+                      f"eraser/{filename}", check=check,
                       keep_archive=keep_archive, digest_source=source,
                       override_hint=f"set {env}=<its sha256>")
     return find_task_root(dest, name=task.name)
