@@ -10,7 +10,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from ratbench import api
 from ratbench.cli.app import app
+from ratbench.data.loading import load_text_corpus
+from ratbench.results.rationales import example_views
 from ratbench.models.transformer import build_encoder, tiny_config, wordpiece_tokenizer
 from tests.fixtures_eraser import (
     ESNLI_WORDS,
@@ -137,3 +140,10 @@ def test_transformer_and_three_classes_export_and_score_the_same(data):
     records = _records(res3)
     assert all(rec["status"] == "finished" for rec in records.values()), [r.get("error") for r in records.values()]
     _scored_as_recorded(tmp / "esnli", root, res3, records)
+    # show pairs each document word with its own selection and gold (the GRU reads `query SEP document`)
+    texts = load_text_corpus("eraser-esnli", root).test
+    run = api.restore(next(res3.glob("runs/*/rnp/*.json")), root)
+    views = example_views(run.method, run.model, run.corpus, texts, 5)
+    for v in views:
+        assert v.tokens == list(texts.tokens[v.index])
+        assert len(v.selected) == len(v.tokens) and v.gold.tolist() == texts.gold[v.index].tolist()

@@ -29,7 +29,7 @@ ERASER_TITLES = {"movies": "ERASER-Movies", "multirc": "ERASER-MultiRC", "fever"
                  "esnli": "ERASER-e-SNLI", "esnli_flat": "ERASER-e-SNLI (flat; training variant)",
                  "cose_simplified": "ERASER-CoS-E (simplified; training variant)"}
 # the GRU methods read every document whole (Movies averages ~774 tokens, Evidence Inference several thousand);
-# transformers cut at the `max_len` setting (docs/datasets-eraser.md#length)
+# transformers cut at the `max_len` setting (docs/datasets-eraser.md#model-input)
 ERASER_WHOLE = 1_000_000
 
 

@@ -117,14 +117,19 @@ def example_views(method: Any, model: Any, corpus: Any, texts: TextSplit, n: int
     for row, i in enumerate(index):
         if sub_words:
             length = int(lengths[row])
+            keep = np.ones(length, bool)
             gold = gold_rows[row, :length]
         else:
             length = int(test.lengths[i])
-            gold = test.gold[test.offsets[i]: test.offsets[i] + length] if test.gold is not None else np.zeros(length)
+            seg = slice(int(test.offsets[i]), int(test.offsets[i]) + length)
+            # a query task's word ids are `query SEP document`: the document words are the unforced positions
+            keep = test.forced[seg] == 0 if test.forced is not None else np.ones(length, bool)
+            gold = (test.gold[seg] if test.gold is not None else np.zeros(length))[keep]
+        n_doc = int(keep.sum())
         views.append(ExampleView(
-            int(i), list(texts.tokens[i][:length]), z[row, :length].astype(np.uint8), np.asarray(gold, dtype=np.uint8),
-            int(test.labels[i]), int(pred[row]),
-            [ClassView(c, names[c] if c < len(names) else str(c), sel[row, :length].astype(np.uint8))
+            int(i), list(texts.tokens[i][:n_doc]), z[row, :length][keep].astype(np.uint8),
+            np.asarray(gold, dtype=np.uint8), int(test.labels[i]), int(pred[row]),
+            [ClassView(c, names[c] if c < len(names) else str(c), sel[row, :length][keep].astype(np.uint8))
              for c, sel in enumerate(classes)]))
     return views
 
