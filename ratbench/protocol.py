@@ -41,9 +41,9 @@ def protocol(config: RunConfig, calibrates_alpha: bool = True) -> list[Item]:
              if ref_padding else "batches padded to their longest review; regularisers, S and P over real tokens",
              "every review padded to 256; selected padding counted in the regulariser, S and P",
              not ref_padding, "0005-padding"),
-        Item("GRU over padding", "backward GRU reads the batch's trailing padding" if c.gru_mode == "padded"
-             else "GRUs never read padding", "backward GRU reads the trailing padding", c.gru_mode != "padded",
-             "0005-padding"),
+        *([Item("GRU over padding", "backward GRU reads the batch's trailing padding" if c.gru_mode == "padded"
+                else "GRUs never read padding", "backward GRU reads the trailing padding", c.gru_mode != "padded",
+                "0005-padding")] if c.backbone == "gru" else []),  # a transformer masks padding keys
         Item("training batches", "length-bucketed" if c.batching == "bucketed" else "random composition",
              "random composition", c.batching == "bucketed", "0003-quick-profile"),
         Item("evaluation batches", "sorted by length" if c.eval_order == "length" else "file order", "file order",

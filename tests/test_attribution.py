@@ -18,13 +18,6 @@ GRADIENT_METHODS = ("input_x_gradient", "saliency", "integrated_gradients", "dee
 B, L, D, C = 3, 6, 4, 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 class SumLinear(nn.Module):
     """logits[b, c] = sum_t W[c] . e[b, t] + bias[c]: d logit_c / d e_t = W[c] at every position."""

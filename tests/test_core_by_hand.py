@@ -25,14 +25,6 @@ from ratbench.models.backbones import GruBackbone
 from ratbench.models.gumbel import sample_st, straight_through
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def softplus(x: float) -> float:
     """ln(1 + e^x): the cross-entropy of two-class logits [0, d] is softplus(-d) for label 1, softplus(d) for 0."""
     return math.log1p(math.exp(x))

@@ -15,16 +15,6 @@ from tests.toy import toy_corpus
 CORPUS = toy_corpus(n_train=1500)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny GRUs gain nothing from a second thread, and on a busy 2-core machine its spin-waiting made fits many
-    times slower (run without xdist, conftest.py does not set this). Restored for the other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _engine(method: str, **kw) -> Engine:
     cfg = RunConfig(epochs=6, batch_size=32, lr=5e-3, hidden_size=32, alpha=0.15, target_sparsity=15.0,
                     faithfulness=True, **kw)

@@ -16,8 +16,6 @@ from ratbench.models.backbones import GruBackbone
 from ratbench.models.rationalizer import Rationalizer
 from ratbench.results.export import eraser_rows
 
-torch.set_num_threads(1)
-
 INDEX = {"a": 1, "b": 2, "c": 3, "d": 4, "q1": 5, "q2": 6, "q3": 7}
 
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from ratbench import api
 from ratbench.cli.app import app
 from ratbench.data.loading import load_text_corpus
-from ratbench.results.rationales import example_views
 from ratbench.models.transformer import build_encoder, tiny_config, wordpiece_tokenizer
+from ratbench.results.rationales import example_views
 from tests.fixtures_eraser import (
     ESNLI_WORDS,
     MOVIES_WORDS,

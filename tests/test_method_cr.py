@@ -29,13 +29,6 @@ PIECES = ["good", "bad", "beer", "head", "foam", "dark", "nice", "taste", "sweet
 CLS, SEP = 2, 3  # wordpiece_tokenizer puts the specials first: [PAD] [UNK] [CLS] [SEP] [MASK]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def make_batch(rows: list[list[str]], labels: list[int] | None = None) -> Batch:
     """Rows written as position kinds: "c"/"s" [CLS]/[SEP] (forced), a digit = a selectable piece (its id is

@@ -23,15 +23,6 @@ CORPUS = toy_corpus(n_train=800)
 BIG = 20.0  # a logit margin that decides argmax regardless of the (small, random) GRU contribution
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny GRUs are bound by per-op overhead, and on a busy 2-core machine two torch threads spin against other
-    processes (5x slower here); one thread is faster and makes the training trajectory independent of the core
-    count. Restored afterwards for the rest of the session."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _config(**params) -> RunConfig:

@@ -27,13 +27,6 @@ CORPUS = toy_corpus(n_train=300, n_dev=80, n_test=120)
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _cfg(**kw) -> RunConfig:
     base = dict(epochs=3, batch_size=32, lr=5e-3, hidden_size=16, target_sparsity=15.0, faithfulness=False)

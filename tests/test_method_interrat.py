@@ -21,15 +21,6 @@ from tests.toy import toy_corpus
 CORPUS = toy_corpus(n_train=800)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These GRUs are tiny: a second OpenMP thread buys nothing, and on a busy machine its spin-waiting made a
-    training step ~40x slower. Restored afterwards so other test modules keep their setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _method(**params) -> InterRAT:
     return InterRAT(RunConfig(lr=1e-3, hidden_size=8, method_params=params))

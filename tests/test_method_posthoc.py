@@ -28,14 +28,6 @@ from tests.toy import toy_corpus
 CORPUS = toy_corpus(n_train=600, n_dev=120, n_test=200)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Toy-sized models gain nothing from intra-op threads, and on a busy machine OpenMP threads that spin for
-    a shared core made this file ~10x slower (170 s instead of 15 s); the setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _cfg(**kw) -> RunConfig:

@@ -35,15 +35,6 @@ from ratbench.plan import plan
 from ratbench.results.record import load_record
 from tests.toy import toy_corpus
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 CORPUS = toy_corpus(n_train=300, n_dev=80, n_test=120)
 
 

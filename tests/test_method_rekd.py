@@ -43,13 +43,6 @@ CLS, SEP, FIRST = 2, 3, 5  # wordpiece_tokenizer: [PAD] [UNK] [CLS] [SEP] [MASK]
 POLAR = set(range(FIRST, FIRST + len(POS) + len(NEG)))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def encoder(layers: int = 2, dropout: float = 0.0, seed: int = 0):
     tok = wordpiece_tokenizer(WORDS)

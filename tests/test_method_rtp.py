@@ -31,13 +31,6 @@ PIECES = ["good", "bad", "beer", "head", "foam", "dark", "nice", "taste", "sweet
 CLS, SEP = 2, 3  # wordpiece_tokenizer puts the specials first: [PAD] [UNK] [CLS] [SEP] [MASK]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))

@@ -34,13 +34,6 @@ MODEL_TYPES = ["bert", pytest.param("distilbert", marks=pytest.mark.skipif(
     int(transformers.__version__.split(".")[0]) < 5, reason="DistilBERT backbones need transformers >= 5"))]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def tok():

@@ -32,13 +32,6 @@ from ratbench.probes.randomization import (
 CLS, SEP = 2, 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _split(examples: list[list[int]], labels: list[int], gold: list[list[int]] | None = None,
            forced: list[list[int]] | None = None, token_type: list[list[int]] | None = None) -> Split:

@@ -15,14 +15,6 @@ from ratbench.methods.catalog import method_class
 from tests.toy import toy_corpus, toy_text
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # == sparsity calibration: alpha <- clip(alpha + gain * (target - dev S) / 100, 0.005, 0.95) =================
 def test_calibration_step_by_hand():
     cal = SparsityCalibrator(target=15.0, gain=0.8, enabled=True)

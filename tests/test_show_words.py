@@ -8,7 +8,6 @@ import re
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 import torch
 from rich.console import Console
 from typer.testing import CliRunner
@@ -87,12 +86,6 @@ def test_class_wise_rationales_are_shown_per_class():
     assert re.search(r"class 0 \(neg\).*?<span class=\"both\">world</span>", page)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_show_on_a_transformer_run_counts_words_not_pieces(tmp_path, monkeypatch):

@@ -18,14 +18,6 @@ from ratbench.methods.ver import VER, vicinal_perturbation
 from tests.toy import toy_corpus
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _case(seed: int = 0, b: int = 6, length: int = 40):
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(10, length + 1, (b,), generator=g)
