@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -133,3 +135,18 @@ def eval_batches(split: Split, batch_size: int, device: torch.device | str = "cp
     else:
         raise ValueError(f"eval order must be length or dataset, got {order!r}")
     return [make_batch(split, index[i : i + batch_size], device, width) for i in range(0, len(index), batch_size)]
+
+
+def take_rows(batch: Batch, rows: torch.Tensor) -> Batch:
+    """The batch restricted to (or repeating) the examples `rows`, every field alike (lengths stay on CPU)."""
+    host = rows.cpu()
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(batch):
+        v = getattr(batch, f.name)
+        if v is None:
+            values[f.name] = None
+        elif isinstance(v, np.ndarray):
+            values[f.name] = v[host.numpy()]
+        else:
+            values[f.name] = v[rows.to(v.device)]
+    return Batch(**values)

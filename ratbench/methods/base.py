@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ratbench.config import RunConfig
-from ratbench.data.batching import Batch
+from ratbench.data.batching import Batch, take_rows
 from ratbench.data.corpus import Corpus, Split
 from ratbench.methods.catalog import METHODS, MethodInfo
 from ratbench.models.gumbel import sample_st
@@ -199,12 +199,9 @@ class Method:
 
     @staticmethod
     def backward_step(loss: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> None:
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {float(loss)}; try a smaller lr")
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
-        with torch.autocast(loss.device.type, enabled=False):  # backward outside mixed precision
-            loss.backward()
+        backward(loss)
         for opt in optimizers:
             opt.step()
 
@@ -304,3 +301,28 @@ def step_stats(
             "tokens": float(batch.mask.sum()),
             "selected_ref": float(z.detach().sum()),
         }
+
+
+def backward(loss: torch.Tensor) -> None:
+    """loss.backward() outside mixed precision, stopping on a non-finite loss."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"training loss became {float(loss)}; try a smaller lr")
+    with torch.autocast(loss.device.type, enabled=False):
+        loss.backward()
+
+
+def accumulate_parts(batch: Batch, micro_batches: int, losses: Callable[[Batch], dict[str, torch.Tensor]]
+                     ) -> list[dict[str, torch.Tensor]]:
+    """Gradient accumulation: the batch in `micro_batches` parts, one backward per part of its loss weighted by
+    its share of the examples (so the gradients add up to the whole batch's); the parts' terms, detached, with
+    scalars weighted the same way (their sum is the batch's value)."""
+    n = min(int(micro_batches), len(batch))
+    chunks = [None] if n == 1 else list(torch.arange(len(batch), device=batch.labels.device).tensor_split(n))
+    parts: list[dict[str, torch.Tensor]] = []
+    for rows in chunks:
+        part = batch if rows is None else take_rows(batch, rows)
+        terms = losses(part)
+        share = len(part) / len(batch)
+        backward(terms["loss"] * share)
+        parts.append({k: v.detach() * share if v.dim() == 0 else v.detach() for k, v in terms.items()})
+    return parts

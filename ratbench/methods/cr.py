@@ -19,18 +19,16 @@ catalog declares `sparsity="top-k"` and the engine calibrates nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ratbench.config import RunConfig
-from ratbench.data.batching import Batch
+from ratbench.data.batching import Batch, take_rows
 from ratbench.errors import RatbenchError
-from ratbench.methods.base import Method, register_method, step_stats
+from ratbench.methods.base import Method, accumulate_parts, register_method, step_stats
 from ratbench.methods.catalog import MethodInfo
 from ratbench.metrics import topk_select
 from ratbench.models.players import PredictorPlayer, visible
@@ -105,21 +103,6 @@ def pns_from_probs(prob_full: torch.Tensor, prob_ablated: torch.Tensor, rows: to
     if mode == "last_only":
         return per_example[-1]
     return per_example.mean()
-
-
-def take_rows(batch: Batch, rows: torch.Tensor) -> Batch:
-    """The batch restricted to (or repeating) the examples `rows`, every field alike (lengths stay on CPU)."""
-    host = rows.cpu()
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(batch):
-        v = getattr(batch, f.name)
-        if v is None:
-            values[f.name] = None
-        elif isinstance(v, np.ndarray):
-            values[f.name] = v[host.numpy()]
-        else:
-            values[f.name] = v[rows.to(v.device)]
-    return Batch(**values)
 
 
 # -- the players ---------------------------------------------------------------------------------------------
@@ -260,17 +243,9 @@ class CR(Method):
     def train_step(self, model: nn.Module, batch: Batch, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
         """One optimizer step per batch; with `micro_batches` n > 1 the batch is processed in n parts whose
         gradients add up (each weighted by its share of the examples), as the published gradient accumulation."""
-        n = min(int(self.params["micro_batches"]), len(batch))
-        chunks = [None] if n == 1 else list(torch.arange(len(batch), device=batch.labels.device).tensor_split(n))
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
-        parts: list[dict[str, torch.Tensor]] = []
-        for rows in chunks:
-            part = batch if rows is None else take_rows(batch, rows)
-            terms = self.losses(model, part)
-            share = len(part) / len(batch)
-            self._backward(terms["loss"] * share)
-            parts.append({k: v.detach() * share if v.dim() == 0 else v.detach() for k, v in terms.items()})
+        parts = accumulate_parts(batch, int(self.params["micro_batches"]), lambda part: self.losses(model, part))
         for opt in optimizers:
             opt.step()
         total = {k: torch.stack([t[k] for t in parts]).sum() for k in ("loss", "cls", "kl", "pns")}
@@ -279,13 +254,6 @@ class CR(Method):
         stats = step_stats(total["loss"], total["cls"], pred, hard, batch)
         stats.update(kl=float(total["kl"]), pns=float(total["pns"]))
         return stats
-
-    @staticmethod
-    def _backward(loss: torch.Tensor) -> None:
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {float(loss)}; try a smaller lr")
-        with torch.autocast(loss.device.type, enabled=False):  # backward outside mixed precision
-            loss.backward()
 
     # -- evaluation ----------------------------------------------------------------------------------
     def rationale(self, model: nn.Module, batch: Batch,

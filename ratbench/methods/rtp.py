@@ -39,9 +39,8 @@ from ratbench.data.batching import Batch
 from ratbench.data.corpus import Corpus, Split
 from ratbench.data.subwords import pieces_to_words_torch
 from ratbench.errors import RatbenchError
-from ratbench.methods.base import Method, register_method, step_stats
+from ratbench.methods.base import Method, accumulate_parts, register_method, step_stats
 from ratbench.methods.catalog import MethodInfo
-from ratbench.methods.cr import take_rows
 
 CLS_POSITION = 0  # every supported encoder's corpus starts each example with [CLS] / <s> (data/subwords.py)
 # (w_clf, w_rationale, w_complement, w_reg): the paper's training code, and the released wrapper (RTP.py)
@@ -445,21 +444,10 @@ class RTP(Method):
         """One optimizer step per batch over `micro_batches` parts (each weighted by its share of the examples),
         gradients clipped by value, then the frozen copy is refreshed."""
         masks = self.masks_active()
-        n = min(int(self.params["micro_batches"]), len(batch))
-        chunks = [None] if n == 1 else list(torch.arange(len(batch), device=batch.labels.device).tensor_split(n))
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
-        parts: list[dict[str, torch.Tensor]] = []
-        for rows in chunks:
-            part = batch if rows is None else take_rows(batch, rows)
-            terms = self.losses(model, part, masks)
-            share = len(part) / len(batch)
-            loss = terms["loss"] * share
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {float(loss)}; try a smaller lr")
-            with torch.autocast(loss.device.type, enabled=False):  # backward outside mixed precision
-                loss.backward()
-            parts.append({k: v.detach() * share if v.dim() == 0 else v.detach() for k, v in terms.items()})
+        parts = accumulate_parts(batch, int(self.params["micro_batches"]),
+                                 lambda part: self.losses(model, part, masks))
         clip = float(self.params["clip_value"])
         if clip > 0.0:
             torch.nn.utils.clip_grad_value_([p for p in model.player.parameters() if p.grad is not None], clip)

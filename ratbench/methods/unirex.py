@@ -39,12 +39,11 @@ from torch import nn
 from ratbench.attribution import Attribution, make_explainer
 from ratbench.attribution.explainers import GradientExplainer
 from ratbench.config import RunConfig
-from ratbench.data.batching import Batch
+from ratbench.data.batching import Batch, take_rows
 from ratbench.data.corpus import Corpus, Split
 from ratbench.errors import RatbenchError
 from ratbench.methods.base import register_method, step_stats
 from ratbench.methods.catalog import MethodInfo
-from ratbench.methods.cr import take_rows
 from ratbench.methods.posthoc import CLS_POSITION, PostHoc, TransformerClassifier, normalise_scores
 from ratbench.metrics import topk_select
 from ratbench.models.backbones import TransformerBackbone
