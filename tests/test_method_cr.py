@@ -159,6 +159,30 @@ def test_ablation_sites_budget_candidates_and_uniform_draws():
     assert len(rows) == 3 and set(cols.tolist()) <= set(range(1, 11))
 
 
+def test_a_smaller_pns_k_estimates_the_same_necessity_mean():
+    # the quick profile's pns_k = 1 ablates one of ten candidates (ceil(1% * 60) = 1) where 25 % ablates all ten
+    # of them: averaged over draws, the per-example term must be the mean over all candidates, computed here by
+    # hand. Piece j (1..10) drops P(y) from 0.95 to 0.90 - 0.05 j, so its term is -ln(1.05 + 0.05 j).
+    from ratbench.methods.cr import pns_from_probs
+
+    batch = make_batch([["c", *["1"] * 58, "s"]])
+    z = torch.zeros(1, 60)
+    z[0, 1:11] = 0.9
+    full = torch.tensor([0.95])
+    exact = -sum(math.log(1.05 + 0.05 * j) for j in range(1, 11)) / 10
+    terms = -np.array([math.log(1.05 + 0.05 * j) for j in range(1, 11)])
+
+    def term(k_percent: float, seed: int) -> float:
+        rows, cols = necessity_sites(z, batch, k_percent, torch.Generator().manual_seed(seed))
+        return pns_from_probs(full, 0.90 - 0.05 * cols.double(), rows, 1).item()
+
+    assert term(25.0, 0) == pytest.approx(exact, abs=1e-6)  # every candidate: exact (float32)
+    draws = [term(1.0, seed) for seed in range(2000)]
+    assert set(np.round(draws, 5)) <= set(np.round(terms, 5))  # one candidate per draw
+    standard_error = terms.std() / math.sqrt(len(draws))
+    assert abs(np.mean(draws) - exact) < 4 * standard_error
+
+
 # -- the log-mask bias ----------------------------------------------------------------------------------------
 def test_log_mask_bias_values():
     batch = make_batch([["c", "1", "2", "3", "s", "."]])
