@@ -21,7 +21,7 @@ from ratbench.data.batching import Batch
 from ratbench.engine.evaluation import evaluate
 from ratbench.errors import RatbenchError
 from ratbench.methods.catalog import check_backbone, method_class, method_info
-from ratbench.methods.cr import CR, CausalRationalizer, kl_to_prior, log_mask_bias, necessity_sites
+from ratbench.methods.cr import CR, CausalRationalizer, kl_to_prior, log_mask_bias, necessity_sites, pns_from_probs
 from ratbench.models.backbones import TransformerBackbone
 from ratbench.models.transformer import build_encoder, tiny_config, wordpiece_tokenizer
 
@@ -163,8 +163,6 @@ def test_a_smaller_pns_k_estimates_the_same_necessity_mean():
     # the quick profile's pns_k = 1 ablates one of ten candidates (ceil(1% * 60) = 1) where 25 % ablates all ten
     # of them: averaged over draws, the per-example term must be the mean over all candidates, computed here by
     # hand. Piece j (1..10) drops P(y) from 0.95 to 0.90 - 0.05 j, so its term is -ln(1.05 + 0.05 j).
-    from ratbench.methods.cr import pns_from_probs
-
     batch = make_batch([["c", *["1"] * 58, "s"]])
     z = torch.zeros(1, 60)
     z[0, 1:11] = 0.9
