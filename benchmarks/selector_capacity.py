@@ -17,7 +17,6 @@ training: it is a diagnostic of capacity, never a result, and nothing it produce
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import time
 from pathlib import Path
@@ -25,30 +24,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import ratbench.data.pieces
 from ratbench import api
 from ratbench.config import RunConfig
 from ratbench.data.batching import make_batch
-from ratbench.metrics import topk_select
+from ratbench.data.pieces import resolve_encoder
+from ratbench.metrics import token_prf, topk_select
 from ratbench.models.local_encoder import LocalEncoderConfig
 from ratbench.models.players import SelectorPlayer
 
 DEFAULT_LR = {"gru": 6e-3, "transformer": 1e-3}  # the quick profile's rates for each backbone
 
 
-def gold_f1(z: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor) -> float:
-    """Micro F1 (percent) of a hard selection against gold over selectable positions."""
-    tp = float((z * gold * mask).sum())
-    selected, relevant = float((z * mask).sum()), float((gold * mask).sum())
-    if tp == 0.0:
-        return 0.0
-    p, r = tp / selected, tp / relevant
-    return 100.0 * 2 * p * r / (p + r)
-
-
 def run(backbone: str, args: argparse.Namespace) -> list[tuple[int, float, float]]:
     torch.manual_seed(args.seed)
-    config = RunConfig(backbone=backbone, local_mlm_steps=args.mlm_steps, hidden_size=args.hidden)
+    encoder = "default"
+    variant = {k: v for k, v in (("num_layers", args.local_layers), ("num_heads", args.local_heads)) if v}
+    if backbone == "transformer" and variant:
+        # run settings do not reach the local encoder's architecture: build the variant (cached under its own
+        # key) and hand its directory over as the encoder
+        local = LocalEncoderConfig(mlm_steps=args.mlm_steps, **variant)
+        encoder = resolve_encoder(args.dataset, args.data_root, "local", "published", args.mlm_steps, local)
+    config = RunConfig(backbone=backbone, encoder=encoder, local_mlm_steps=args.mlm_steps, hidden_size=args.hidden)
     data = api.corpus_of(config, args.dataset, str(args.data_root))
     bb = api.backbone_of(config, data)
     embed, selector = bb.embedding(), SelectorPlayer(bb.encoder(), bb.width, 0.2)
@@ -75,8 +71,9 @@ def run(backbone: str, args: argparse.Namespace) -> list[tuple[int, float, float
         selector.eval()
         with torch.inference_mode():
             scores = selector(embed(held_batch.ids, held_batch.mask), held_batch).softmax(-1)[..., 1]
-            z = topk_select(scores * held_batch.mask, held_batch.mask, args.sparsity / 100.0)
-            rows.append((epoch, gold_f1(z, held_batch.gold, held_batch.mask), time.perf_counter() - start))
+            z = topk_select(scores, held_batch.mask, args.sparsity / 100.0)
+            f1 = token_prf(z.numpy(), held_batch.gold.numpy(), held_batch.mask.numpy())["F1"]
+            rows.append((epoch, f1, time.perf_counter() - start))
     return rows
 
 
@@ -99,11 +96,6 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.data_root = args.data_root.expanduser()
-    variant = {k: v for k, v in (("num_layers", args.local_layers), ("num_heads", args.local_heads)) if v}
-    if variant:
-        # run settings do not reach the local encoder's architecture; a variant is built (and cached under its
-        # own key) by handing the corpus builder another default config
-        ratbench.data.pieces.LocalEncoderConfig = functools.partial(LocalEncoderConfig, **variant)
     print(f"supervised selector ceiling on {args.dataset}: {args.train} annotated reviews to train, top-"
           f"{args.sparsity:g}% scored on the rest; {args.threads} thread(s)")
     print(f"{'backbone':<12} {'epoch':>5} {'F1':>6} {'seconds':>8}")

@@ -33,15 +33,17 @@ CACHE_VERSION = 1
 LOCAL = "local"  # the encoder built from a corpus's own vocabulary and vectors (models/local_encoder.py)
 
 
-def resolve_encoder(name: str, root: Path, encoder: str, splits: str, mlm_steps: int) -> str:
+def resolve_encoder(name: str, root: Path, encoder: str, splits: str, mlm_steps: int,
+                    local_config: LocalEncoderConfig | None = None) -> str:
     """The encoder spec a run loads: a hub name, a directory, `minilm`; `local` is built (once, cached) from the
-    dataset's own word vectors and training texts and becomes its directory."""
+    dataset's own word vectors and training texts and becomes its directory. `local_config`: another local
+    architecture (benchmarks); runs use the default one with `mlm_steps`."""
     if encoder != LOCAL:
         return encoder
     gru = load_corpus(name, root, "default", splits)
     text = load_text_corpus(name, root, splits)
     directory = build_local_encoder(gru.words, gru.vectors, text.train.tokens, Path(root) / "cache",
-                                    LocalEncoderConfig(mlm_steps=mlm_steps))
+                                    local_config or LocalEncoderConfig(mlm_steps=mlm_steps))
     return str(directory)
 
 
